@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/herd-cluster/herd"
+)
+
+// mainSwitch makes the test binary run main() instead of the tests, so a
+// test can run the real command line in a child process. It does not start
+// with HERD_, which herd would refuse as an unknown variable.
+const mainSwitch = "HERDCLI_TEST_RUN_MAIN"
+
+// TestMain runs main() when re-executed with mainSwitch set; otherwise it
+// clears HERD_ variables from the environment so they cannot leak into the
+// tests, and runs them.
+func TestMain(m *testing.M) {
+	if os.Getenv(mainSwitch) == "1" {
+		main()
+		return
+	}
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "HERD_") {
+			os.Unsetenv(k)
+		}
+	}
+	os.Exit(m.Run())
+}
+
+// result is what one herd command line did.
+type result struct {
+	cfg     herd.Config
+	started bool
+	code    int
+	stdout  string
+	stderr  string
+}
+
+// runHerd runs the herd command line args with a start function that only
+// records the Config.
+func runHerd(t *testing.T, args ...string) result {
+	t.Helper()
+	var r result
+	var stdout, stderr bytes.Buffer
+	r.code = execute(args, &stdout, &stderr, func(_ context.Context, cfg herd.Config) error {
+		r.cfg, r.started = cfg, true
+		return nil
+	})
+	r.stdout, r.stderr = stdout.String(), stderr.String()
+	return r
+}
+
+// writeFile writes a config file in a temporary directory and returns its
+// path.
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "herd.yaml")
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// TestExitCode checks the mapping of errors to exit statuses.
+func TestExitCode(t *testing.T) {
+	tests := []struct {
+		err  error
+		want int
+	}{
+		{nil, 0},
+		{errors.New("boom"), 1},
+		{usageErrorf("--workers: bad"), 2},
+		{fmt.Errorf("wrapped: %w", usageErrorf("bad")), 2},
+		{&execError{errors.New("no such file")}, 127},
+		{fmt.Errorf("listen :80: %w", syscall.EADDRINUSE), 98},
+		{&os.SyscallError{Syscall: "bind", Err: syscall.EADDRINUSE}, 98},
+	}
+	for _, tt := range tests {
+		if got := exitCode(tt.err); got != tt.want {
+			t.Errorf("exitCode(%v) = %d, want %d", tt.err, got, tt.want)
+		}
+	}
+}
+
+// TestErrorLine checks that errors print as one "herd: " line.
+func TestErrorLine(t *testing.T) {
+	tests := []struct{ err, want string }{
+		{"boom", "herd: boom"},
+		{"herd: not implemented", "herd: not implemented"},
+		{"yaml: a\nb\n", "herd: yaml: a; b"},
+	}
+	for _, tt := range tests {
+		if got := errorLine(errors.New(tt.err)); got != tt.want {
+			t.Errorf("errorLine(%q) = %q, want %q", tt.err, got, tt.want)
+		}
+	}
+}
+
+// TestVersion checks herd version and herd --version.
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		r := runHerd(t, args...)
+		if r.code != 0 || r.stdout != "herd "+version+"\n" {
+			t.Errorf("herd %v: code %d, stdout %q", args, r.code, r.stdout)
+		}
+	}
+}
+
+// TestHelp checks that the help reads like a man page: what herd is, the
+// usage line, the sections, the grouped flags with defaults, examples.
+func TestHelp(t *testing.T) {
+	r := runHerd(t, "run", "--help")
+	if r.code != 0 || r.started {
+		t.Fatalf("herd run --help: code %d, started %v, stderr %q", r.code, r.started, r.stderr)
+	}
+	for _, want := range []string{
+		"herd run [flags] -- COMMAND [ARGS...]",
+		"SOCKETS", "file descriptors 3", "LISTEN_FDS", "LISTEN_FDNAMES", "LISTEN_PID",
+		"READINESS", "NOTIFY_SOCKET",
+		"SIGNALS", "TERM, INT", "USR2", "HUP", "TTIN, TTOU", "USR1, WINCH",
+		"ENVIRONMENT", "HERD_WORKER_ID", "HERD_GENERATION", "HERD_PORT",
+		"CONFIGURATION", "HERD_READY_TIMEOUT",
+		"EXIT STATUS", "98", "127",
+		"Examples:", "herd run --workers 4 --listen :8080 -- ./server",
+		"herd run --listen http=:8080 --ready notify -- python3 app.py",
+		"Workers:", "Sockets:", "Readiness:", "Restarts and crashes:",
+		"Stopping and signals:", "Worker process:", "Logging:", "Configuration:",
+		"--workers N|auto|physical", "--listen [NAME=]ADDR", "Default: 1m0s",
+		"Default: USR1,WINCH", "Default: TERM",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("herd run --help lacks %q", want)
+		}
+	}
+	root := runHerd(t, "--help")
+	for _, want := range []string{"primary", "workers", "systemd", "run", "demo", "version"} {
+		if !strings.Contains(root.stdout, want) {
+			t.Errorf("herd --help lacks %q", want)
+		}
+	}
+}
+
+// TestDemoSharesFlags checks that demo reuses the cluster flags.
+func TestDemoSharesFlags(t *testing.T) {
+	r := runHerd(t, "demo", "--help")
+	if r.code != 0 || !strings.Contains(r.stdout, "--workers N|auto|physical") {
+		t.Errorf("herd demo --help: code %d, output %q", r.code, r.stdout)
+	}
+}
+
+// TestBinary runs the real command line in a child process (the test
+// binary running main) and checks bad usage exits 2 with one line on
+// stderr and nothing on stdout.
+func TestBinary(t *testing.T) {
+	tests := [][]string{
+		{"run", "--workers", "nope", "--", "true"},
+		{"run"},
+		{"frobnicate"},
+	}
+	for _, args := range tests {
+		cmd := exec.Command(os.Args[0], args...)
+		cmd.Env = append(os.Environ(), mainSwitch+"=1")
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+			t.Errorf("herd %v: %v, want exit status 2", args, err)
+		}
+		lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+		if len(lines) != 1 || !strings.HasPrefix(lines[0], "herd: ") {
+			t.Errorf("herd %v: stderr %q, want one line starting with \"herd: \"", args, stderr.String())
+		}
+		if stdout.Len() != 0 {
+			t.Errorf("herd %v: stdout %q, want nothing", args, stdout.String())
+		}
+	}
+}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/herd-cluster/herd"
+)
+
+const runLong = `herd run starts a primary process that binds the --listen sockets, then
+starts N copies of COMMAND (the workers) and supervises them while they serve
+traffic from those sockets. It keeps running until it is told to stop.
+
+SOCKETS
+  The primary binds every --listen address once, before any worker starts,
+  and keeps it open for its whole life: a worker that crashes or is replaced
+  never takes a socket, or the connections queued on it, with it. Workers
+  inherit the sockets as file descriptors 3, 4, ... in --listen order, with
+    LISTEN_FDS       the number of sockets passed
+    LISTEN_FDNAMES   their names joined by ":" (NAME= from --listen, else
+                     listen0, listen1, ... by position)
+    LISTEN_PID       the worker's own pid
+  the systemd socket-activation protocol, so sd_listen_fds(3), go-systemd's
+  activation package, python-systemd and the like work unchanged. If herd
+  was itself socket-activated by systemd, it passes on the sockets it was
+  given instead of binding.
+
+READINESS
+  With --ready notify a worker is ready when it sends READY=1 to
+  NOTIFY_SOCKET (the sd_notify(3) protocol). With --ready delay, the default
+  for commands, it is ready once it has stayed alive for --ready-delay. A
+  worker not ready within --ready-timeout is killed and counted as a crash.
+  A rolling restart stops an old worker only once its replacement is ready.
+
+SIGNALS
+  TERM, INT    Graceful stop: workers get --stop-signal and have
+               --shutdown-timeout to finish before SIGKILL; herd exits when
+               all are gone. A second TERM or INT kills them at once.
+  USR2         Rolling restart: slot by slot, start a new worker, wait until
+               it is ready, stop the old one (--max-surge at a time).
+  HUP          Forwarded to every worker, or a rolling restart with
+               --hup reload.
+  TTIN, TTOU   One worker more or less, within --min-workers and
+               --max-workers.
+  USR1, WINCH  Forwarded to every worker; --forward chooses the signals.
+
+ENVIRONMENT
+  Workers inherit herd's environment, plus each --env, and get:
+    HERD_WORKER_ID     their slot, 0 to N-1, kept across respawns
+    HERD_WORKER_COUNT  the number of slots when they were started
+    HERD_GENERATION    how many times the slot has been started, from 1
+    HERD_PRIMARY_PID   the primary's pid
+    HERD_PORT          the port of the first TCP listener
+    HERD_NAME          the cluster name (--name)
+    LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID, NOTIFY_SOCKET (see above)
+
+CONFIGURATION
+  Every flag can also be given as an environment variable, HERD_ and the
+  flag name in capitals with _ for - (HERD_READY_TIMEOUT=90s; lists are
+  comma-separated: HERD_LISTEN=:8080,admin=unix:/run/app.sock), or in the
+  YAML file named by --config or HERD_CONFIG, one key per flag, plus the
+  command to run when none follows --:
+      workers: 4
+      listen: [":8080", "admin=unix:/run/app.sock"]
+      ready-timeout: 90s
+      respawn: true
+      command: [./server, --verbose]
+  A flag beats its environment variable, which beats the file, which beats
+  the default. Unknown keys and unknown HERD_ variables are errors. HERD_NAME
+  is ignored when herd itself runs in a herd worker (HERD_WORKER_ID is set).
+
+EXIT STATUS
+  0    the cluster was stopped gracefully
+  1    failure
+  2    bad usage: flag, argument, environment variable or config file
+  98   a --listen address is already in use
+  127  COMMAND could not be executed`
+
+const runExample = `  # Four workers of ./server sharing port 8080.
+  herd run --workers 4 --listen :8080 -- ./server
+
+  # One worker per CPU; the app says READY=1 on NOTIFY_SOCKET when serving.
+  herd run --listen http=:8080 --ready notify -- python3 app.py
+
+  # An HTTP and an admin socket; SIGHUP reloads the workers one by one.
+  herd run --listen http=:80 --listen admin=unix:/run/app.sock,mode=0660 \
+      --hup reload -- ./server --config /etc/app.conf`
+
+// newRunCmd returns the run command, which starts clusters with start.
+func newRunCmd(start startFunc) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "run [flags] -- COMMAND [ARGS...]",
+		Short:   "Run COMMAND as a cluster of workers sharing the listening sockets",
+		Long:    runLong,
+		Example: runExample,
+	}
+	f := addClusterFlags(cmd)
+	// Flags end at COMMAND even without "--": herd run ./server -v.
+	cmd.Flags().SetInterspersed(false)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		cfg, err := f.runConfig(cmd, args)
+		if err != nil {
+			return err
+		}
+		return start(context.Background(), cfg)
+	}
+	return cmd
+}
+
+// runConfig returns the Config of herd run: the cluster flags, with
+// Command from args or else the config file's command, checked to be
+// executable.
+func (f *clusterFlags) runConfig(cmd *cobra.Command, args []string) (herd.Config, error) {
+	cfg, err := f.config(cmd)
+	if err != nil {
+		return herd.Config{}, err
+	}
+	if len(args) > 0 {
+		cfg.Command = args
+	}
+	if len(cfg.Command) == 0 {
+		return herd.Config{}, usageErrorf("no command to run: give it after --, as in herd run --listen :8080 -- ./server, or as command: in the config file")
+	}
+	if err := checkCommand(cfg); err != nil {
+		if len(args) == 0 {
+			err = fmt.Errorf("%s: %w", f.fileCommandAt, err)
+		}
+		return herd.Config{}, &execError{err}
+	}
+	return cfg, nil
+}
+
+// checkCommand reports a Command that workers could not execute: a path
+// (relative to Dir) that is no executable file, or a name not in PATH.
+func checkCommand(cfg herd.Config) error {
+	name := cfg.Command[0]
+	if !strings.Contains(name, "/") {
+		for _, kv := range cfg.Env {
+			if strings.HasPrefix(kv, "PATH=") {
+				return nil // the workers' PATH is not ours
+			}
+		}
+		if _, err := exec.LookPath(name); err != nil && !errors.Is(err, exec.ErrDot) {
+			return fmt.Errorf("command %s: not found in PATH", name)
+		}
+		return nil
+	}
+	path := name
+	if !filepath.IsAbs(path) && cfg.Dir != "" {
+		path = filepath.Join(cfg.Dir, path)
+	}
+	fi, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return fmt.Errorf("command %s: %w", name, errors.Unwrap(err))
+	case fi.IsDir():
+		return fmt.Errorf("command %s: is a directory", name)
+	case fi.Mode().Perm()&0o111 == 0:
+		return fmt.Errorf("command %s: not executable", name)
+	}
+	return nil
+}
+
+// runCluster starts the cluster described by cfg and runs it until it
+// stops. The library handles the signals itself.
+func runCluster(ctx context.Context, cfg herd.Config) error {
+	c, err := herd.New(cfg, nil)
+	if err != nil {
+		return err
+	}
+	return c.Run(ctx)
+}

@@ -1,0 +1,288 @@
+package herd
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// Balance selects how connections are spread over workers.
+type Balance string
+
+const (
+	// BalanceShared makes every worker accept from one socket per listener.
+	BalanceShared Balance = "shared"
+	// BalanceReusePort gives each slot its own SO_REUSEPORT socket per TCP or
+	// UDP listener, created and kept by the primary; the kernel hashes
+	// connections over them. Unix sockets are always shared.
+	BalanceReusePort Balance = "reuseport"
+)
+
+// ReadyMode selects how a worker is judged ready.
+type ReadyMode string
+
+const (
+	// ReadyNotify waits for READY=1 on NOTIFY_SOCKET (or Worker.Ready).
+	ReadyNotify ReadyMode = "notify"
+	// ReadyDelay takes a worker as ready once it has stayed alive for
+	// Config.ReadyDelay.
+	ReadyDelay ReadyMode = "delay"
+)
+
+// RespawnPolicy says whether exited workers are started again.
+type RespawnPolicy int
+
+const (
+	// RespawnAlways restarts a worker that exits without being asked to.
+	RespawnAlways RespawnPolicy = iota
+	// RespawnNever leaves such a slot CRASHED until a restart.
+	RespawnNever
+)
+
+// HupAction selects what SIGHUP to the primary does.
+type HupAction string
+
+const (
+	// HupForward sends SIGHUP on to every worker.
+	HupForward HupAction = "forward"
+	// HupReload starts a rolling restart.
+	HupReload HupAction = "reload"
+)
+
+// Defaults for the Config fields whose zero value means "the default".
+const (
+	DefaultStartupDelay    = 100 * time.Millisecond
+	DefaultRespawnDelay    = 100 * time.Millisecond
+	DefaultReadyDelay      = time.Second
+	DefaultReadyTimeout    = 60 * time.Second
+	DefaultMaxCrashes      = 3
+	DefaultCrashWindow     = 5 * time.Second
+	DefaultShutdownTimeout = 15 * time.Second
+	DefaultMaxWorkers      = 1024
+	DefaultBacklog         = 2048
+)
+
+// Config describes a cluster. The zero value of every field is usable and its
+// meaning is documented on the field; New validates the whole.
+type Config struct {
+	// Name names the cluster in logs and in the workers' HERD_NAME. Empty
+	// means the base name of the command, or of this executable.
+	Name string
+
+	// Workers is the number of worker slots. Zero means CPUs().
+	Workers int
+	// MinWorkers and MaxWorkers bound scaling. Zero means 1 and
+	// DefaultMaxWorkers.
+	MinWorkers int
+	MaxWorkers int
+
+	// Listen lists the sockets the primary binds before any worker starts,
+	// each "[NAME=]ADDR" with ADDR one of host:port, :port, unix:/path
+	// (optionally ",mode=0660,owner=USER,group=GROUP"), udp:host:port.
+	// Workers receive them as fds 3.. in this order. Unnamed listeners are
+	// named "listen0", "listen1"… by position. Empty means no sockets,
+	// unless the primary was itself socket-activated, in which case the
+	// sockets it was given are passed on.
+	Listen []string
+	// Balance is how connections are spread over workers. Empty means
+	// BalanceShared.
+	Balance Balance
+	// Backlog is the listen backlog of TCP and unix stream sockets. Zero
+	// means DefaultBacklog.
+	Backlog int
+
+	// Command, when set, makes each worker run this program (argv) instead of
+	// the Go work given to New. Workers are started through an exec shim:
+	// this executable re-executed, which sets LISTEN_PID to its own pid and
+	// execs the command. Such programs must call New (or ExecShim) before
+	// doing anything else in main.
+	Command []string
+	// Dir is the workers' working directory. Empty means the primary's.
+	Dir string
+	// Env is added to the environment the workers inherit from the primary.
+	Env []string
+
+	// Ready is how a worker is judged ready. Empty means ReadyDelay for a
+	// Command and ReadyNotify for Go work (which always notifies).
+	Ready ReadyMode
+	// ReadyDelay is the time alive after which a ReadyDelay worker is ready.
+	// Zero means DefaultReadyDelay.
+	ReadyDelay time.Duration
+	// ReadyTimeout is how long a worker may take to become ready before it is
+	// killed and counted as a crash. Zero means DefaultReadyTimeout.
+	ReadyTimeout time.Duration
+	// StartupDelay separates the starts of the first workers. Zero means
+	// DefaultStartupDelay; negative means none.
+	StartupDelay time.Duration
+
+	// Respawn says whether a worker that exits unasked is started again. The
+	// zero value, RespawnAlways, does, which is what servers want.
+	Respawn RespawnPolicy
+	// RespawnDelay is the pause before the first respawn of a slot; it grows
+	// 1.5 times per consecutive crash up to 15s and resets after 30s of
+	// healthy running. Zero means DefaultRespawnDelay.
+	RespawnDelay time.Duration
+	// MaxCrashes and CrashWindow: a slot that crashes more than MaxCrashes
+	// times within CrashWindow is DISABLED. Zero means DefaultMaxCrashes and
+	// DefaultCrashWindow.
+	MaxCrashes  int
+	CrashWindow time.Duration
+
+	// StopSignal asks a worker to stop gracefully. Zero means SIGTERM.
+	StopSignal syscall.Signal
+	// ShutdownTimeout is how long a stopping worker has before SIGKILL. Zero
+	// means DefaultShutdownTimeout.
+	ShutdownTimeout time.Duration
+	// MaxSurge is how many replacement workers a rolling restart runs at
+	// once. Zero means 1.
+	MaxSurge int
+
+	// Hup is what SIGHUP to the primary does. Empty means HupForward.
+	Hup HupAction
+	// Forward lists the signals the primary passes on to every worker.
+	// Nil means SIGUSR1 and SIGWINCH; an empty non-nil slice means none.
+	Forward []syscall.Signal
+
+	// PIDDir, when set, receives primary.pid and worker-<slot>.pid, kept
+	// current across respawns and removed at exit.
+	PIDDir string
+
+	// Logger receives herd's own events. Nil means a text logger on stderr.
+	Logger *slog.Logger
+	// LogFormat formats worker output lines: "text" (the default) prefixes
+	// them with the slot, "json" makes each one a JSON object.
+	LogFormat string
+	// Stdout and Stderr receive worker output (and Stderr herd's own log,
+	// when Logger is nil). Nil means os.Stdout and os.Stderr. A slow writer
+	// never blocks a worker: output waits in a bounded queue, and lines past
+	// its bound are dropped and counted.
+	Stdout, Stderr io.Writer
+
+	// OnEvent, when set, receives every lifecycle event in order, on a
+	// goroutine of its own: a slow callback delays later events, never the
+	// supervisor.
+	OnEvent func(Event)
+
+	// SingleProcess runs the Go work in this process, with no primary and no
+	// workers, for development. It needs Workers <= 1 and no Command.
+	SingleProcess bool
+}
+
+// withDefaults returns c with zero values replaced by defaults.
+func (c Config) withDefaults() Config {
+	if c.Name == "" {
+		if len(c.Command) > 0 {
+			c.Name = filepath.Base(c.Command[0])
+		} else {
+			c.Name = filepath.Base(os.Args[0])
+		}
+	}
+	if c.Workers == 0 {
+		c.Workers = CPUs()
+	}
+	if c.MinWorkers == 0 {
+		c.MinWorkers = 1
+	}
+	if c.MaxWorkers == 0 {
+		c.MaxWorkers = max(DefaultMaxWorkers, c.Workers)
+	}
+	if c.Balance == "" {
+		c.Balance = BalanceShared
+	}
+	if c.Backlog == 0 {
+		c.Backlog = DefaultBacklog
+	}
+	if c.Ready == "" {
+		c.Ready = ReadyNotify
+		if len(c.Command) > 0 {
+			c.Ready = ReadyDelay
+		}
+	}
+	if c.ReadyDelay == 0 {
+		c.ReadyDelay = DefaultReadyDelay
+	}
+	if c.ReadyTimeout == 0 {
+		c.ReadyTimeout = DefaultReadyTimeout
+	}
+	if c.StartupDelay == 0 {
+		c.StartupDelay = DefaultStartupDelay
+	} else if c.StartupDelay < 0 {
+		c.StartupDelay = 0
+	}
+	if c.RespawnDelay == 0 {
+		c.RespawnDelay = DefaultRespawnDelay
+	}
+	if c.MaxCrashes == 0 {
+		c.MaxCrashes = DefaultMaxCrashes
+	}
+	if c.CrashWindow == 0 {
+		c.CrashWindow = DefaultCrashWindow
+	}
+	if c.StopSignal == 0 {
+		c.StopSignal = syscall.SIGTERM
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.MaxSurge == 0 {
+		c.MaxSurge = 1
+	}
+	if c.Hup == "" {
+		c.Hup = HupForward
+	}
+	if c.Forward == nil {
+		c.Forward = []syscall.Signal{syscall.SIGUSR1, syscall.SIGWINCH}
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = "text"
+	}
+	if c.Stdout == nil {
+		c.Stdout = os.Stdout
+	}
+	if c.Stderr == nil {
+		c.Stderr = os.Stderr
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(c.Stderr, nil))
+	}
+	return c
+}
+
+// Validate reports the first invalid field of c (after defaults) as one line.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	switch {
+	case c.Workers < 0:
+		return fmt.Errorf("workers: %d is negative", c.Workers)
+	case c.MinWorkers < 0 || c.MaxWorkers < 0:
+		return fmt.Errorf("min-workers and max-workers must not be negative")
+	case c.MinWorkers > c.MaxWorkers:
+		return fmt.Errorf("min-workers %d is above max-workers %d", c.MinWorkers, c.MaxWorkers)
+	case c.Workers < c.MinWorkers || c.Workers > c.MaxWorkers:
+		return fmt.Errorf("workers %d is outside min-workers %d and max-workers %d", c.Workers, c.MinWorkers, c.MaxWorkers)
+	case c.Balance != BalanceShared && c.Balance != BalanceReusePort:
+		return fmt.Errorf("balance: %q is neither shared nor reuseport", c.Balance)
+	case c.Ready != ReadyNotify && c.Ready != ReadyDelay:
+		return fmt.Errorf("ready: %q is neither notify nor delay", c.Ready)
+	case c.Hup != HupForward && c.Hup != HupReload:
+		return fmt.Errorf("hup: %q is neither forward nor reload", c.Hup)
+	case c.LogFormat != "text" && c.LogFormat != "json":
+		return fmt.Errorf("log-format: %q is neither text nor json", c.LogFormat)
+	case c.Backlog < 0:
+		return fmt.Errorf("backlog: %d is negative", c.Backlog)
+	case c.MaxSurge < 0:
+		return fmt.Errorf("max-surge: %d is negative", c.MaxSurge)
+	case c.MaxCrashes < 0:
+		return fmt.Errorf("max-crashes: %d is negative", c.MaxCrashes)
+	case c.ReadyDelay < 0 || c.ReadyTimeout < 0 || c.RespawnDelay < 0 ||
+		c.CrashWindow < 0 || c.ShutdownTimeout < 0:
+		return fmt.Errorf("durations must not be negative")
+	case c.SingleProcess && (c.Workers > 1 || len(c.Command) > 0):
+		return fmt.Errorf("single-process mode runs one Go worker in-process: it takes neither workers > 1 nor a command")
+	}
+	return nil
+}

@@ -1,0 +1,124 @@
+package herd
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+
+	"github.com/herd-cluster/herd/internal/supervisor"
+)
+
+// eventQueue delivers events in order on a goroutine of its own: it logs
+// each as one structured line and hands it to Config.OnEvent. Pushing never
+// blocks, so a slow consumer cannot stall the supervisor.
+type eventQueue struct {
+	log *slog.Logger
+	on  func(Event)
+
+	mu     sync.Mutex
+	queue  []Event
+	closed bool
+	wake   chan struct{}
+	done   chan struct{}
+}
+
+func newEventQueue(log *slog.Logger, on func(Event)) *eventQueue {
+	q := &eventQueue{log: log, on: on, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	go q.run()
+	return q
+}
+
+func (q *eventQueue) push(e Event) {
+	q.mu.Lock()
+	if !q.closed {
+		q.queue = append(q.queue, e)
+	}
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *eventQueue) run() {
+	defer close(q.done)
+	for {
+		q.mu.Lock()
+		batch, closed := q.queue, q.closed
+		q.queue = nil
+		q.mu.Unlock()
+		for _, e := range batch {
+			logEvent(q.log, e)
+			if q.on != nil {
+				q.on(e)
+			}
+		}
+		if closed && len(batch) == 0 {
+			return
+		}
+		if len(batch) == 0 {
+			<-q.wake
+		}
+	}
+}
+
+// close delivers what is queued and stops.
+func (q *eventQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+	<-q.done
+}
+
+// logEvent writes e as one structured line.
+func logEvent(log *slog.Logger, e Event) {
+	level := slog.LevelInfo
+	attrs := []slog.Attr{slog.String("event", string(e.Type))}
+	if e.Slot >= 0 {
+		attrs = append(attrs, slog.Int("slot", e.Slot))
+	}
+	if e.PID != 0 {
+		attrs = append(attrs, slog.Int("pid", e.PID), slog.Int("gen", e.Gen))
+	}
+	msg := "worker " + string(e.Type)
+	switch e.Type {
+	case EventExited:
+		attrs = append(attrs, slog.Int("status", e.Status), slog.Bool("crash", e.Crash))
+		if e.Signal != "" {
+			attrs = append(attrs, slog.String("signal", e.Signal))
+		}
+		if e.Crash {
+			level = slog.LevelWarn
+		}
+	case EventDisabled:
+		level, msg = slog.LevelError, "worker crashing too fast, respawn disabled"
+	case EventRolloutStarted, EventRolloutFinished:
+		msg = "rolling restart " + string(e.Type)[len("rollout_"):]
+	case EventRolloutFailed:
+		level, msg = slog.LevelError, "rolling restart failed, remaining old workers keep serving"
+	case EventScaled:
+		msg = "scaled"
+		attrs = append(attrs, slog.Int("workers", e.Workers))
+	case EventSignal:
+		msg = "signal received"
+		attrs = append(attrs, slog.String("signal", e.Signal))
+	case supervisor.EventShutdown:
+		msg = "all workers stopped"
+	case supervisor.EventRespawnScheduled:
+		level, msg = slog.LevelDebug, "respawn scheduled"
+	}
+	if e.Reason != "" {
+		attrs = append(attrs, slog.String("reason", e.Reason))
+	}
+	if e.Delay != 0 {
+		attrs = append(attrs, slog.Duration("after", e.Delay))
+	}
+	if e.Err != nil {
+		attrs = append(attrs, slog.String("err", e.Err.Error()))
+	}
+	log.LogAttrs(context.Background(), level, msg, attrs...)
+}

@@ -1,0 +1,145 @@
+package supervisor
+
+import (
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/herd-cluster/herd/internal/envvar"
+)
+
+// Sockets is what the launcher needs of the primary's listening sockets.
+type Sockets interface {
+	// Files returns the sockets of slot's worker, in fd order, and their
+	// names.
+	Files(slot int) ([]*os.File, []string)
+	// Resize makes per-slot sockets match the number of slots.
+	Resize(slots int) error
+}
+
+// ExecLauncher starts workers as real processes.
+type ExecLauncher struct {
+	// Path and Args are the program each worker runs (Args[0] is its name).
+	Path string
+	Args []string
+	Dir  string
+	// Env is the environment every worker starts from; Launch adds the
+	// per-worker variables.
+	Env []string
+	// Name, NotifySocket and Port are passed on as HERD_NAME, NOTIFY_SOCKET
+	// and HERD_PORT. Empty or zero leaves them out.
+	Name         string
+	NotifySocket string
+	Port         int
+	// Sockets, if set, are passed to the workers as fds 3...
+	Sockets Sockets
+	// Capture, if set, reads a worker's stdout (stderr false) or stderr
+	// until EOF and returns a channel closed when it has; nil sends the
+	// output to the primary's own stdout and stderr unprefixed.
+	Capture func(slot, pid int, stderr bool, r io.Reader) <-chan struct{}
+	// Spawner starts the processes.
+	Spawner *Spawner
+}
+
+var _ Launcher = (*ExecLauncher)(nil)
+
+// Launch starts the worker of slot.
+func (l *ExecLauncher) Launch(slot, gen, count int) (Process, error) {
+	var files []*os.File
+	var names []string
+	if l.Sockets != nil {
+		files, names = l.Sockets.Files(slot)
+	}
+	spec := ProcSpec{
+		Path: l.Path, Args: l.Args, Dir: l.Dir, Files: files,
+		Env: l.env(slot, gen, count, names),
+	}
+	var readers [2]*os.File
+	if l.Capture != nil {
+		for i, w := range []**os.File{&spec.Stdout, &spec.Stderr} {
+			r, wr, err := os.Pipe()
+			if err != nil {
+				closeAll(readers[:]...)
+				closeAll(spec.Stdout, spec.Stderr)
+				return nil, err
+			}
+			readers[i], *w = r, wr
+		}
+	} else {
+		spec.Stdout, spec.Stderr = os.Stdout, os.Stderr
+	}
+	proc, err := l.Spawner.Start(spec)
+	if err != nil {
+		closeAll(readers[:]...)
+		return nil, err
+	}
+	if l.Capture != nil {
+		for i, r := range readers {
+			done := l.Capture(slot, proc.Pid(), i == 1, r)
+			proc.drained = append(proc.drained, done)
+			go func() { <-done; r.Close() }()
+		}
+	}
+	return proc, nil
+}
+
+// Resize passes the new number of slots on to the sockets.
+func (l *ExecLauncher) Resize(slots int) error {
+	if l.Sockets == nil {
+		return nil
+	}
+	return l.Sockets.Resize(slots)
+}
+
+func (l *ExecLauncher) env(slot, gen, count int, names []string) []string {
+	env := append([]string(nil), l.Env...)
+	add := func(k, v string) { env = append(env, k+"="+v) }
+	add(envvar.WorkerID, strconv.Itoa(slot))
+	add(envvar.WorkerCount, strconv.Itoa(count))
+	add(envvar.Generation, strconv.Itoa(gen))
+	add(envvar.PrimaryPID, strconv.Itoa(os.Getpid()))
+	if l.Name != "" {
+		add(envvar.Name, l.Name)
+	}
+	if l.Port != 0 {
+		add(envvar.Port, strconv.Itoa(l.Port))
+	}
+	if l.NotifySocket != "" {
+		add(envvar.NotifySocket, l.NotifySocket)
+	}
+	if len(names) > 0 {
+		add(envvar.ListenFDs, strconv.Itoa(len(names)))
+		add(envvar.ListenFDNames, strings.Join(names, ":"))
+	}
+	return env
+}
+
+// BaseEnv returns environ without the variables herd sets per worker or
+// that belong to herd's own parent (LISTEN_*, NOTIFY_SOCKET, WATCHDOG_*),
+// followed by extra.
+func BaseEnv(environ, extra []string) []string {
+	drop := map[string]bool{
+		envvar.WorkerID: true, envvar.WorkerCount: true, envvar.Generation: true,
+		envvar.PrimaryPID: true, envvar.Port: true, envvar.Name: true,
+		envvar.ListenFDs: true, envvar.ListenFDNames: true, envvar.ListenPID: true,
+		envvar.NotifySocket: true, envvar.WatchdogUSec: true, envvar.WatchdogPID: true,
+		envvar.Shim: true,
+	}
+	var env []string
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if !drop[k] {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
+
+func closeAll(fs ...*os.File) {
+	for _, f := range fs {
+		if f != nil {
+			f.Close()
+		}
+	}
+}

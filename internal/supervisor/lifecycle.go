@@ -1,0 +1,210 @@
+package supervisor
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+)
+
+// beginShutdown stops every worker gracefully; Run returns once they are
+// gone. A second call changes nothing.
+func (p *Pool) beginShutdown(reason string) {
+	if p.shutdown != nil {
+		return
+	}
+	p.shutdown = &shutdown{done: make(chan struct{})}
+	p.cfg.Logger.Info("stopping all workers", "reason", reason, "timeout", p.cfg.ShutdownTimeout)
+	for _, s := range p.slots {
+		stopTimer(&s.respawn)
+	}
+	if p.rollout != nil {
+		p.finishRollout(ErrShutdown)
+	}
+	for _, w := range p.byPID {
+		p.stopWorker(w, "shutdown")
+	}
+}
+
+// killAll sends SIGKILL to every worker at once.
+func (p *Pool) killAll() {
+	for _, w := range p.byPID {
+		_ = w.proc.Kill()
+	}
+}
+
+// liveSlots counts the slots that are not being scaled away.
+func (p *Pool) liveSlots() int {
+	n := 0
+	for _, s := range p.slots {
+		if !s.removing {
+			n++
+		}
+	}
+	return n
+}
+
+// scale sets the number of live slots to n.
+func (p *Pool) scale(n int) error {
+	if p.shutdown != nil {
+		return ErrShutdown
+	}
+	if n < p.cfg.MinWorkers || n > p.cfg.MaxWorkers {
+		return &RangeError{Want: n, Min: p.cfg.MinWorkers, Max: p.cfg.MaxWorkers}
+	}
+	old := p.liveSlots()
+	if n == old {
+		return nil
+	}
+	if n > len(p.slots) {
+		if err := p.launch.Resize(n); err != nil {
+			return fmt.Errorf("scale to %d: %w", n, err)
+		}
+	}
+	for i := range n {
+		if i == len(p.slots) {
+			p.slots = append(p.slots, &slot{id: i})
+		}
+		s := p.slots[i]
+		if s.removing {
+			// Scaled away and back before its worker left: start anew
+			// once it is gone.
+			s.removing = false
+			if w := s.cur; w != nil {
+				w.stopReason = "restart"
+			}
+		}
+		if s.cur == nil && s.next == nil && s.respawn == nil && !s.disabled {
+			p.startWorker(s, "scale")
+		}
+	}
+	for _, s := range p.slots[n:] {
+		if s.removing {
+			continue
+		}
+		s.removing = true
+		stopTimer(&s.respawn)
+		p.dropFromRollout(s)
+		for _, w := range []*worker{s.cur, s.next} {
+			if w != nil {
+				p.stopWorker(w, "scale")
+			}
+		}
+	}
+	p.dropRemovedSlots()
+	p.cfg.Logger.Debug("scaling", "from", old, "to", n)
+	p.emit(Event{Type: EventScaled, Slot: -1, Workers: n})
+	return nil
+}
+
+// dropRemovedSlots forgets the trailing slots that were scaled away and
+// whose workers are gone, and shrinks the launcher to match.
+func (p *Pool) dropRemovedSlots() {
+	n := len(p.slots)
+	for n > 0 {
+		s := p.slots[n-1]
+		if !s.removing || s.cur != nil || s.next != nil {
+			break
+		}
+		p.removePIDFile(s.id)
+		n--
+	}
+	if n == len(p.slots) {
+		return
+	}
+	p.slots = p.slots[:n]
+	if err := p.launch.Resize(n); err != nil {
+		p.cfg.Logger.Warn("releasing sockets of removed slots", "err", err)
+	}
+}
+
+func (p *Pool) stats() Stats {
+	now := p.clock.Now()
+	st := Stats{
+		Started: p.started, MinWorkers: p.cfg.MinWorkers, MaxWorkers: p.cfg.MaxWorkers,
+		TotalRestarts: p.counts.restarts, TotalCrashes: p.counts.crashes, Spawned: p.counts.spawned,
+		ShutdownRequested: p.shutdown != nil, RestartInProgress: p.rollout != nil,
+		RolloutsDone: p.counts.rolloutsDone, RolloutsKO: p.counts.rolloutsKO,
+	}
+	for _, s := range p.slots {
+		ws := WorkerStats{
+			Slot: s.id, Gen: s.gen, Status: p.status(s), Port: p.cfg.Port,
+			ExitStatus: s.lastExit.Code, CrashCount: len(s.crashTimes), Crashes: s.crashes,
+			RespawnDisabled: s.disabled,
+		}
+		if w := s.cur; w != nil {
+			ws.PID, ws.Gen, ws.StartedAt, ws.Ready, ws.StatusText = w.pid, w.gen, w.started, w.ready, w.status
+			ws.Uptime = now.Sub(w.started)
+		}
+		switch ws.Status {
+		case StatusActive:
+			st.Active++
+		case StatusCrashed, StatusRespawning:
+			st.Crashed++
+		case StatusDisabled:
+			st.Disabled++
+		case StatusStarting:
+			st.Starting++
+		}
+		if !s.removing {
+			st.Workers++
+		}
+		st.Slots = append(st.Slots, ws)
+	}
+	return st
+}
+
+// status derives the status of s.
+func (p *Pool) status(s *slot) Status {
+	switch w := s.cur; {
+	case s.disabled:
+		return StatusDisabled
+	case w != nil && w.stopping:
+		return StatusStopping
+	case w != nil && w.ready:
+		return StatusActive
+	case w != nil:
+		return StatusStarting
+	case s.respawn != nil:
+		return StatusRespawning
+	case s.crashed:
+		return StatusCrashed
+	case s.removing:
+		return StatusStopping
+	}
+	return StatusStarting
+}
+
+func (p *Pool) ancestor(pid int) (int, bool) {
+	if p.cfg.Ancestor == nil {
+		return 0, false
+	}
+	return p.cfg.Ancestor(pid, func(q int) bool { return p.byPID[q] != nil })
+}
+
+// writePIDFile records the pid serving slot, atomically.
+func (p *Pool) writePIDFile(slot, pid int) {
+	if p.cfg.PIDDir == "" {
+		return
+	}
+	if err := WritePIDFile(filepath.Join(p.cfg.PIDDir, fmt.Sprintf("worker-%d.pid", slot)), pid); err != nil {
+		p.cfg.Logger.Warn("writing pid file", "slot", slot, "err", err)
+	}
+}
+
+func (p *Pool) removePIDFile(slot int) {
+	if p.cfg.PIDDir == "" {
+		return
+	}
+	_ = os.Remove(filepath.Join(p.cfg.PIDDir, fmt.Sprintf("worker-%d.pid", slot)))
+}
+
+// WritePIDFile writes pid to path through a temporary file and a rename, so
+// a reader never sees a partial file.
+func WritePIDFile(path string, pid int) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

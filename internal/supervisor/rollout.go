@@ -1,0 +1,133 @@
+package supervisor
+
+import (
+	"context"
+	"time"
+)
+
+// rollout is a rolling restart in progress: each slot in turn gets a new
+// worker, and its old worker is stopped only once the new one is ready.
+type rollout struct {
+	queue    []*slot
+	inflight map[*slot]*worker // replacement started for the slot
+	err      error             // first failure; no new slot starts after it
+	started  time.Time
+	waiters  []chan error
+}
+
+// Restart rolls every slot over to a new worker (or only the slot only, when
+// only >= 0), MaxSurge at a time, and waits until the rollout ends. A
+// disabled slot is enabled again. If a new worker fails to become ready, the
+// rollout stops, the old workers keep serving and the error says why.
+func (p *Pool) Restart(ctx context.Context, only int) error {
+	done := make(chan error, 1)
+	var err error
+	if cerr := p.call(ctx, func() { err = p.startRollout(only, done) }); cerr != nil {
+		return cerr
+	}
+	if err != nil {
+		return err
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (p *Pool) startRollout(only int, done chan error) error {
+	switch {
+	case p.shutdown != nil:
+		return ErrShutdown
+	case p.rollout != nil:
+		return ErrRolloutInProgress
+	case only >= len(p.slots) || (only >= 0 && p.slots[only].removing):
+		return &SlotError{Slot: only}
+	}
+	r := &rollout{inflight: make(map[*slot]*worker), started: p.clock.Now(), waiters: []chan error{done}}
+	for _, s := range p.slots {
+		if !s.removing && (only < 0 || s.id == only) {
+			r.queue = append(r.queue, s)
+		}
+	}
+	p.rollout = r
+	p.emit(Event{Type: EventRolloutStarted, Slot: only, Workers: len(r.queue)})
+	p.rolloutStep()
+	return nil
+}
+
+// rolloutStep retires finished slots and starts replacements while fewer
+// than MaxSurge are in flight.
+func (p *Pool) rolloutStep() {
+	r := p.rollout
+	if r == nil {
+		return
+	}
+	for s, w := range r.inflight {
+		if s.cur == w && w.ready {
+			delete(r.inflight, s)
+		}
+	}
+	for r.err == nil && len(r.inflight) < p.cfg.MaxSurge && len(r.queue) > 0 {
+		s := r.queue[0]
+		r.queue = r.queue[1:]
+		if s.disabled {
+			s.disabled, s.crashTimes, s.consecutive = false, nil, 0
+			p.cfg.Logger.Info("slot enabled again by a restart", "slot", s.id)
+		}
+		if s.next != nil {
+			p.stopWorker(s.next, "rollout superseded")
+		}
+		if w := p.startWorker(s, "rollout"); w != nil {
+			r.inflight[s] = w
+		} else if r.err == nil {
+			r.err = &SlotError{Slot: s.id}
+		}
+	}
+	if len(r.inflight) == 0 && (len(r.queue) == 0 || r.err != nil) {
+		p.finishRollout(r.err)
+	}
+}
+
+// rolloutFailed records that the replacement of s failed.
+func (p *Pool) rolloutFailed(s *slot, err error) {
+	r := p.rollout
+	delete(r.inflight, s)
+	if r.err == nil {
+		r.err = err
+	}
+	p.rolloutStep()
+}
+
+// dropFromRollout forgets s, which is being scaled away.
+func (p *Pool) dropFromRollout(s *slot) {
+	r := p.rollout
+	if r == nil {
+		return
+	}
+	delete(r.inflight, s)
+	for i, q := range r.queue {
+		if q == s {
+			r.queue = append(r.queue[:i:i], r.queue[i+1:]...)
+			break
+		}
+	}
+	p.rolloutStep()
+}
+
+func (p *Pool) finishRollout(err error) {
+	r := p.rollout
+	p.rollout = nil
+	d := p.clock.Now().Sub(r.started)
+	if err != nil {
+		p.counts.rolloutsKO++
+		p.emit(Event{Type: EventRolloutFailed, Slot: -1, Err: err, Delay: d})
+	} else {
+		p.counts.rolloutsDone++
+		p.emit(Event{Type: EventRolloutFinished, Slot: -1, Delay: d})
+	}
+	for _, c := range r.waiters {
+		c <- err
+	}
+}

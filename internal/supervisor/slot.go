@@ -1,0 +1,281 @@
+package supervisor
+
+import (
+	"fmt"
+	"math"
+	"time"
+)
+
+// slot is one stable worker number and the processes that serve it.
+type slot struct {
+	id  int
+	gen int // starts so far
+	// cur serves the slot (or is starting to); next is its replacement
+	// during a rolling restart, running beside it until ready.
+	cur, next *worker
+	respawn   timer // pending respawn
+	disabled  bool
+	removing  bool // scaled away: goes once its workers exit
+	crashed   bool // last worker crashed and will not be respawned
+
+	crashTimes  []time.Time // within the crash window
+	consecutive int         // crashes since the last healthy run
+	crashes     int
+	lastExit    Exit
+}
+
+// worker is one process of a slot.
+type worker struct {
+	slot        *slot
+	gen         int
+	proc        Process
+	pid         int
+	started     time.Time
+	readyAt     time.Time
+	ready       bool
+	stopping    bool
+	stopReason  string
+	status      string
+	readyTimer  timer
+	killTimer   timer
+	readyFailed bool // killed for not being ready in time
+	selfStop    bool // said STOPPING=1 on its own
+}
+
+// startWorker starts a new process for s and returns it, or nil when the
+// start failed (which counts as a crash). The new worker serves the slot at
+// once when the slot has no worker, and becomes its replacement (s.next)
+// otherwise.
+func (p *Pool) startWorker(s *slot, reason string) *worker {
+	stopTimer(&s.respawn)
+	s.crashed = false
+	s.gen++
+	proc, err := p.launch.Launch(s.id, s.gen, p.liveSlots())
+	if err != nil {
+		p.cfg.Logger.Error("worker failed to start", "slot", s.id, "gen", s.gen, "err", err)
+		p.emit(Event{Type: EventExited, Slot: s.id, Gen: s.gen, Crash: true, Status: -1, Reason: "start failed", Err: err})
+		p.counts.crashes++
+		p.afterCrash(s, p.clock.Now(), nil)
+		return nil
+	}
+	w := &worker{slot: s, gen: s.gen, proc: proc, pid: proc.Pid(), started: p.clock.Now()}
+	p.byPID[w.pid] = w
+	p.counts.spawned++
+	if s.gen > 1 {
+		p.counts.restarts++
+	}
+	if p.cfg.ReadyByNotify {
+		w.readyTimer = p.after(p.cfg.ReadyTimeout, func() { p.onReadyTimeout(w) })
+	} else {
+		w.readyTimer = p.after(p.cfg.ReadyDelay, func() { p.markReady(w) })
+	}
+	go func() {
+		exit := proc.Wait()
+		_ = p.post(func() { p.onExit(w, exit) })
+	}()
+	if s.cur == nil {
+		s.cur = w
+		p.writePIDFile(s.id, w.pid)
+	} else {
+		s.next = w
+	}
+	p.emit(Event{Type: EventStarted, Slot: s.id, PID: w.pid, Gen: w.gen, Reason: reason})
+	return w
+}
+
+// onReadyTimeout kills a worker that did not become ready in time; its exit
+// counts as a crash.
+func (p *Pool) onReadyTimeout(w *worker) {
+	if w.ready || p.byPID[w.pid] != w {
+		return
+	}
+	p.cfg.Logger.Error("worker not ready in time, killing it", "slot", w.slot.id, "pid", w.pid, "timeout", p.cfg.ReadyTimeout)
+	p.emit(Event{Type: EventReadyTimeout, Slot: w.slot.id, PID: w.pid, Gen: w.gen})
+	w.readyFailed = true
+	_ = w.proc.Kill()
+}
+
+// markReady records that w is ready; a replacement takes over its slot.
+func (p *Pool) markReady(w *worker) {
+	if w.ready || w.stopping || p.byPID[w.pid] != w {
+		return
+	}
+	stopTimer(&w.readyTimer)
+	w.ready = true
+	w.readyAt = p.clock.Now()
+	p.everReady = true
+	p.emit(Event{Type: EventReady, Slot: w.slot.id, PID: w.pid, Gen: w.gen})
+	s := w.slot
+	if s.next == w {
+		old := s.cur
+		s.cur, s.next = w, nil
+		p.writePIDFile(s.id, w.pid)
+		if old != nil {
+			p.stopWorker(old, "rollout")
+		}
+	}
+	p.rolloutStep()
+}
+
+// onNotify applies a sd_notify message. A message from a process herd did
+// not start is attributed to its closest ancestor that is a worker.
+func (p *Pool) onNotify(pid int, ready, stopping bool, status string) {
+	w := p.byPID[pid]
+	if w == nil {
+		if apid, ok := p.ancestor(pid); ok {
+			w = p.byPID[apid]
+		}
+	}
+	if w == nil {
+		p.cfg.Logger.Debug("notification from an unknown process", "pid", pid)
+		return
+	}
+	if status != "" {
+		w.status = status
+	}
+	if stopping && !w.stopping && !w.selfStop {
+		w.selfStop = true
+		p.emit(Event{Type: EventStopping, Slot: w.slot.id, PID: w.pid, Gen: w.gen, Reason: "worker said STOPPING"})
+	}
+	if ready && p.cfg.ReadyByNotify {
+		p.markReady(w)
+	}
+}
+
+// stopWorker asks w to stop and kills it after ShutdownTimeout.
+func (p *Pool) stopWorker(w *worker, reason string) {
+	if w.killTimer != nil {
+		return
+	}
+	w.stopping, w.stopReason = true, reason
+	stopTimer(&w.readyTimer)
+	p.emit(Event{Type: EventStopping, Slot: w.slot.id, PID: w.pid, Gen: w.gen, Reason: reason})
+	if err := w.proc.Signal(p.cfg.StopSignal); err != nil {
+		p.cfg.Logger.Debug("stop signal not delivered", "slot", w.slot.id, "pid", w.pid, "err", err)
+	}
+	w.killTimer = p.after(p.cfg.ShutdownTimeout, func() {
+		if p.byPID[w.pid] == w {
+			p.cfg.Logger.Warn("worker did not stop in time, killing it", "slot", w.slot.id, "pid", w.pid, "timeout", p.cfg.ShutdownTimeout)
+			_ = w.proc.Kill()
+		}
+	})
+}
+
+// onExit handles the end of w's process.
+func (p *Pool) onExit(w *worker, exit Exit) {
+	delete(p.byPID, w.pid)
+	stopTimer(&w.readyTimer)
+	stopTimer(&w.killTimer)
+	s := w.slot
+	s.lastExit = exit
+	crash := !w.stopping || w.readyFailed
+	reason := w.stopReason
+	if crash && w.selfStop && exit.Code == 0 && !w.readyFailed {
+		crash, reason = false, "worker stopped itself"
+	}
+	if w.readyFailed {
+		reason = "not ready in time"
+	} else if crash {
+		reason = "crash"
+	}
+	p.emit(Event{Type: EventExited, Slot: s.id, PID: w.pid, Gen: w.gen, Status: exit.Code, Signal: exit.Signal, Crash: crash, Reason: reason})
+	if r := p.rollout; r != nil && r.inflight[s] == w && !w.ready {
+		p.rolloutFailed(s, fmt.Errorf("new worker of slot %d exited before it was ready (%s)", s.id, exitString(exit)))
+	}
+	switch w {
+	case s.cur:
+		s.cur = nil
+		p.removePIDFile(s.id)
+	case s.next:
+		s.next = nil
+	}
+	if crash {
+		p.counts.crashes++
+	}
+	switch {
+	case p.shutdown != nil:
+		return
+	case s.removing:
+		p.dropRemovedSlots()
+		return
+	case s.cur != nil && s.cur != w:
+		return // a failed replacement: the old worker keeps serving
+	case s.cur == nil && s.next != nil:
+		return // its replacement is on the way
+	}
+	if crash {
+		p.afterCrash(s, p.clock.Now(), w)
+		return
+	}
+	if s.cur == nil && s.next == nil && (w.stopReason == "restart" || w.selfStop) {
+		p.startWorker(s, "respawn")
+	}
+}
+
+// afterCrash applies crash protection and schedules a respawn of s. w is
+// the crashed worker (nil when it could not even start).
+func (p *Pool) afterCrash(s *slot, now time.Time, w *worker) {
+	s.crashes++
+	if w != nil && w.ready && now.Sub(w.readyAt) >= healthyRunTime {
+		s.consecutive = 0
+	}
+	s.consecutive++
+	s.crashTimes = append(s.crashTimes, now)
+	cut := 0
+	for cut < len(s.crashTimes) && now.Sub(s.crashTimes[cut]) > p.cfg.CrashWindow {
+		cut++
+	}
+	s.crashTimes = s.crashTimes[cut:]
+	if len(s.crashTimes) > p.cfg.MaxCrashes {
+		s.disabled = true
+		p.emit(Event{Type: EventDisabled, Slot: s.id, Gen: s.gen, Reason: fmt.Sprintf("%d crashes within %s", len(s.crashTimes), p.cfg.CrashWindow)})
+		p.checkHopeless()
+		return
+	}
+	if !p.cfg.Respawn {
+		s.crashed = true
+		p.checkHopeless()
+		return
+	}
+	d := respawnDelay(p.cfg.RespawnDelay, s.consecutive)
+	p.emit(Event{Type: EventRespawnScheduled, Slot: s.id, Gen: s.gen, Delay: d})
+	s.respawn = p.after(d, func() {
+		s.respawn = nil
+		if p.shutdown == nil && !s.disabled && !s.removing && s.cur == nil {
+			p.startWorker(s, "respawn")
+		}
+	})
+}
+
+// respawnDelay is base grown 1.5 times per consecutive crash after the
+// first, capped at 15s.
+func respawnDelay(base time.Duration, consecutive int) time.Duration {
+	d := float64(base) * math.Pow(backoffFactor, float64(max(consecutive-1, 0)))
+	return time.Duration(min(d, float64(backoffCap)))
+}
+
+// checkHopeless ends the pool when no worker was ever ready and no slot can
+// run one any more: the program cannot start, and waiting will not help.
+func (p *Pool) checkHopeless() {
+	if p.everReady || p.shutdown != nil {
+		return
+	}
+	for _, s := range p.slots {
+		if s.cur != nil || s.next != nil || s.respawn != nil || !(s.disabled || s.crashed) {
+			return
+		}
+	}
+	reason := "every slot is disabled after crashing too fast"
+	if !p.cfg.Respawn {
+		reason = "every worker exited and respawn is off"
+	}
+	p.exitErr = &NoWorkerReadyError{Reason: reason}
+	p.beginShutdown(reason)
+}
+
+func exitString(e Exit) string {
+	if e.Signal != "" {
+		return "killed by " + e.Signal
+	}
+	return fmt.Sprintf("exit status %d", e.Code)
+}

@@ -1,0 +1,223 @@
+package herd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/herd-cluster/herd/internal/envvar"
+	"github.com/herd-cluster/herd/internal/logs"
+	"github.com/herd-cluster/herd/internal/notify"
+	"github.com/herd-cluster/herd/internal/sockets"
+	"github.com/herd-cluster/herd/internal/supervisor"
+)
+
+// tailLines is how many stderr lines of each slot a NoWorkerReadyError
+// carries.
+const tailLines = 10
+
+// runPrimary binds the sockets, starts the workers and supervises them.
+func (c *Cluster) runPrimary(ctx context.Context) error {
+	cfg := c.cfg
+	set, err := c.bind()
+	if err != nil {
+		return err
+	}
+	defer set.Close()
+	nl, err := notify.Listen()
+	if err != nil {
+		return fmt.Errorf("herd: notify socket: %w", err)
+	}
+	defer nl.Close()
+	sink := logs.New(logs.Config{Stdout: cfg.Stdout, Stderr: cfg.Stderr, Format: cfg.LogFormat})
+	defer sink.Close()
+	if err := c.writePrimaryPID(); err != nil {
+		return err
+	}
+	defer c.removePrimaryPID()
+
+	events := newEventQueue(cfg.Logger, cfg.OnEvent)
+	defer events.close()
+	spawner := supervisor.NewSpawner()
+	defer spawner.Close()
+	launcher := c.launcher(set, nl.Addr(), sink, spawner)
+	pool := supervisor.New(supervisor.Config{
+		Workers: cfg.Workers, MinWorkers: cfg.MinWorkers, MaxWorkers: cfg.MaxWorkers,
+		ReadyByNotify: cfg.Ready == ReadyNotify, ReadyDelay: cfg.ReadyDelay,
+		ReadyTimeout: cfg.ReadyTimeout, StartupDelay: cfg.StartupDelay,
+		Respawn: cfg.Respawn == RespawnAlways, RespawnDelay: cfg.RespawnDelay,
+		MaxCrashes: cfg.MaxCrashes, CrashWindow: cfg.CrashWindow,
+		StopSignal: cfg.StopSignal, ShutdownTimeout: cfg.ShutdownTimeout, MaxSurge: cfg.MaxSurge,
+		PIDDir: cfg.PIDDir, Port: set.Port(), Ancestor: notify.Ancestor,
+		Logger: cfg.Logger, Emit: events.push,
+	}, launcher)
+	c.pool.Store(pool)
+	defer c.pool.Store(nil)
+
+	go forwardNotifications(nl, pool)
+	stopSignals := c.handleSignals(pool, events)
+	defer stopSignals()
+	cfg.Logger.Info("primary started", "name", cfg.Name, "pid", os.Getpid(), "workers", cfg.Workers,
+		"listen", set.Addrs(), "balance", string(cfg.Balance))
+	err = pool.Run(ctx)
+	var nr *supervisor.NoWorkerReadyError
+	if errors.As(err, &nr) {
+		return &NoWorkerReadyError{Reason: nr.Reason, Output: c.lastOutput(sink)}
+	}
+	return err
+}
+
+// bind returns the sockets the primary was given by socket activation, or
+// binds the configured ones.
+func (c *Cluster) bind() (*sockets.Set, error) {
+	set, ok, err := sockets.Inherited()
+	if err != nil {
+		return nil, fmt.Errorf("herd: sockets from the service manager: %w", err)
+	}
+	if ok {
+		if len(c.cfg.Listen) > 0 {
+			c.cfg.Logger.Info("socket-activated: passing on the sockets given, not binding --listen")
+		}
+		return set, nil
+	}
+	specs, err := sockets.ParseAll(c.cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("herd: %w", err)
+	}
+	set, err = sockets.Bind(specs, sockets.Balance(c.cfg.Balance), c.cfg.Workers, c.cfg.Backlog)
+	if err != nil {
+		return nil, fmt.Errorf("herd: %w", err)
+	}
+	return set, nil
+}
+
+// launcher returns what starts the workers: this executable again, either
+// as a Go worker or as the exec shim of the command.
+func (c *Cluster) launcher(set *sockets.Set, notifyAddr string, sink *logs.Sink, sp *supervisor.Spawner) *supervisor.ExecLauncher {
+	env := supervisor.BaseEnv(os.Environ(), c.cfg.Env)
+	path, args := c.exe, os.Args
+	if len(c.cfg.Command) > 0 {
+		// /proc/self/exe is this very binary even if the file on disk was
+		// replaced since: the shim always matches its primary.
+		path = "/proc/self/exe"
+		args = append([]string{os.Args[0]}, c.cfg.Command...)
+		env = append(env, envvar.Shim+"=1")
+	}
+	return &supervisor.ExecLauncher{
+		Path: path, Args: args, Dir: c.cfg.Dir, Env: env,
+		Name: c.cfg.Name, NotifySocket: notifyAddr, Port: set.Port(),
+		Sockets: set, Spawner: sp,
+		Capture: func(slot, pid int, stderr bool, r io.Reader) <-chan struct{} {
+			stream := logs.Stdout
+			if stderr {
+				stream = logs.Stderr
+			}
+			return sink.Capture(slot, pid, stream, r)
+		},
+	}
+}
+
+func forwardNotifications(nl *notify.Listener, pool *supervisor.Pool) {
+	for m := range nl.C() {
+		pool.Notify(m.PID, m.Ready, m.Stopping, m.Status)
+	}
+}
+
+// handleSignals turns the signals the primary receives into pool requests
+// until the returned function is called.
+func (c *Cluster) handleSignals(pool *supervisor.Pool, events *eventQueue) (stop func()) {
+	ch := make(chan os.Signal, 8)
+	sigs := []os.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR2, syscall.SIGHUP, syscall.SIGTTIN, syscall.SIGTTOU}
+	for _, s := range c.cfg.Forward {
+		sigs = append(sigs, s)
+	}
+	signal.Notify(ch, sigs...)
+	done := make(chan struct{})
+	go func() {
+		stops := 0
+		for {
+			select {
+			case <-done:
+				return
+			case s := <-ch:
+				sig := s.(syscall.Signal)
+				events.push(Event{Type: EventSignal, Slot: -1, Signal: unix.SignalName(sig)})
+				if sig == syscall.SIGTERM || sig == syscall.SIGINT {
+					stops++
+				}
+				c.onSignal(pool, sig, stops)
+			}
+		}
+	}()
+	return func() { signal.Stop(ch); close(done) }
+}
+
+func (c *Cluster) onSignal(pool *supervisor.Pool, sig syscall.Signal, stops int) {
+	log := c.cfg.Logger
+	ctx := context.Background()
+	switch {
+	case sig == syscall.SIGTERM || sig == syscall.SIGINT:
+		if stops > 1 {
+			log.Warn("second stop signal: killing every worker now")
+		}
+		pool.Shutdown(stops > 1)
+	case sig == syscall.SIGUSR2 || (sig == syscall.SIGHUP && c.cfg.Hup == HupReload):
+		go func() {
+			if err := pool.Restart(ctx, -1); err != nil {
+				log.Error("rolling restart", "err", err)
+			}
+		}()
+	case sig == syscall.SIGTTIN || sig == syscall.SIGTTOU:
+		delta := 1
+		if sig == syscall.SIGTTOU {
+			delta = -1
+		}
+		go func() {
+			if _, err := pool.ScaleBy(ctx, delta); err != nil {
+				log.Error("scale", "err", err)
+			}
+		}()
+	default:
+		if err := pool.Signal(ctx, sig, -1); err != nil {
+			log.Warn("forwarding signal", "signal", unix.SignalName(sig), "err", err)
+		}
+	}
+}
+
+// lastOutput returns the last stderr lines of every slot.
+func (c *Cluster) lastOutput(sink *logs.Sink) []string {
+	_ = sink.Flush(context.Background())
+	var out []string
+	for slot := range c.cfg.Workers {
+		for _, l := range sink.Tail(slot, tailLines, logs.Stderr) {
+			out = append(out, fmt.Sprintf("[%d] %s", l.Slot, l.Text))
+		}
+	}
+	return out
+}
+
+func (c *Cluster) writePrimaryPID() error {
+	if c.cfg.PIDDir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(c.cfg.PIDDir, 0o755); err != nil {
+		return fmt.Errorf("herd: pid dir: %w", err)
+	}
+	if err := supervisor.WritePIDFile(filepath.Join(c.cfg.PIDDir, "primary.pid"), os.Getpid()); err != nil {
+		return fmt.Errorf("herd: pid file: %w", err)
+	}
+	return nil
+}
+
+func (c *Cluster) removePrimaryPID() {
+	if c.cfg.PIDDir != "" {
+		os.Remove(filepath.Join(c.cfg.PIDDir, "primary.pid"))
+	}
+}
