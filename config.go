@@ -183,6 +183,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Workers == 0 {
 		c.Workers = CPUs()
+		if c.SingleProcess {
+			c.Workers = 1
+		}
 	}
 	if c.MinWorkers == 0 {
 		c.MinWorkers = 1

@@ -142,7 +142,7 @@ func (tc *testCluster) stop(t *testing.T) {
 }
 
 func (tc *testCluster) stopNow(t *testing.T) {
-	_ = tc.Stop()
+	tc.Stop()
 	select {
 	case <-tc.done:
 	case <-time.After(waitLimit):
@@ -238,3 +238,5 @@ func testLogOutput() io.Writer {
 	}
 	return io.Discard
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(testLogOutput(), nil)) }

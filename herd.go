@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -58,7 +59,9 @@ type Cluster struct {
 	work Work
 	exe  string // the program Go workers run: this executable's path
 
-	pool atomic.Pointer[supervisor.Pool] // set while the primary runs
+	pool     atomic.Pointer[supervisor.Pool] // set while the primary runs
+	stop     chan struct{}                   // closed by Stop
+	stopOnce sync.Once
 }
 
 // New returns the cluster described by cfg. In a process started as the exec
@@ -77,7 +80,7 @@ func New(cfg Config, work Work) (*Cluster, error) {
 	case work != nil && len(cfg.Command) > 0:
 		return nil, errors.New("herd: both work and a command given; choose one")
 	}
-	c := &Cluster{cfg: cfg.withDefaults(), work: work}
+	c := &Cluster{cfg: cfg.withDefaults(), work: work, stop: make(chan struct{})}
 	if work != nil && !c.cfg.SingleProcess && !IsWorker() {
 		exe, err := os.Executable()
 		if err != nil {
@@ -93,6 +96,15 @@ func New(cfg Config, work Work) (*Cluster, error) {
 // arrives, then stops them gracefully; in a worker it runs the work until
 // the primary asks it to stop. It returns nil after a clean stop.
 func (c *Cluster) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	switch {
 	case c.cfg.SingleProcess:
 		return c.runSingle(ctx)
@@ -169,15 +181,11 @@ func (c *Cluster) Signal(ctx context.Context, sig syscall.Signal, slot int) erro
 	return p.Signal(ctx, sig, slot)
 }
 
-// Stop stops every worker gracefully; Run returns once they are gone.
-// Primary only.
-func (c *Cluster) Stop() error {
-	p, err := c.primary()
-	if err != nil {
-		return err
-	}
-	p.Shutdown(false)
-	return nil
+// Stop makes Run return as if its context were done: the primary stops
+// every worker gracefully and returns once they are gone; a worker's work
+// sees its context done. It may be called at any time, even before Run.
+func (c *Cluster) Stop() {
+	c.stopOnce.Do(func() { close(c.stop) })
 }
 
 func (c *Cluster) primary() (*supervisor.Pool, error) {

@@ -61,11 +61,10 @@ func (p *Pool) scale(n int) error {
 			return fmt.Errorf("scale to %d: %w", n, err)
 		}
 	}
-	for i := range n {
-		if i == len(p.slots) {
-			p.slots = append(p.slots, &slot{id: i})
-		}
-		s := p.slots[i]
+	for len(p.slots) < n {
+		p.slots = append(p.slots, &slot{id: len(p.slots)})
+	}
+	for _, s := range p.slots[:n] {
 		if s.removing {
 			// Scaled away and back before its worker left: start anew
 			// once it is gone.
@@ -74,8 +73,10 @@ func (p *Pool) scale(n int) error {
 				w.stopReason = "restart"
 			}
 		}
+	}
+	for _, s := range p.slots[:n] {
 		if s.cur == nil && s.next == nil && s.respawn == nil && !s.disabled {
-			p.startWorker(s, "scale")
+			_, _ = p.startWorker(s, "scale") // a failure is handled as a crash
 		}
 	}
 	for _, s := range p.slots[n:] {

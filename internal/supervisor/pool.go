@@ -122,7 +122,7 @@ func (p *Pool) startInitial(i int) {
 		return
 	}
 	if s := p.slots[i]; s.cur == nil && !s.disabled && s.respawn == nil {
-		p.startWorker(s, "start")
+		_, _ = p.startWorker(s, "start") // a failure is handled as a crash
 	}
 	if i+1 < len(p.slots) {
 		if p.cfg.StartupDelay <= 0 {

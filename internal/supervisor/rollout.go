@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -79,11 +80,12 @@ func (p *Pool) rolloutStep() {
 		if s.next != nil {
 			p.stopWorker(s.next, "rollout superseded")
 		}
-		if w := p.startWorker(s, "rollout"); w != nil {
-			r.inflight[s] = w
-		} else if r.err == nil {
-			r.err = &SlotError{Slot: s.id}
+		w, err := p.startWorker(s, "rollout")
+		if err != nil {
+			r.err = fmt.Errorf("new worker of slot %d could not start: %w", s.id, err)
+			break
 		}
+		r.inflight[s] = w
 	}
 	if len(r.inflight) == 0 && (len(r.queue) == 0 || r.err != nil) {
 		p.finishRollout(r.err)

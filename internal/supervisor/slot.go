@@ -42,11 +42,11 @@ type worker struct {
 	selfStop    bool // said STOPPING=1 on its own
 }
 
-// startWorker starts a new process for s and returns it, or nil when the
-// start failed (which counts as a crash). The new worker serves the slot at
-// once when the slot has no worker, and becomes its replacement (s.next)
-// otherwise.
-func (p *Pool) startWorker(s *slot, reason string) *worker {
+// startWorker starts a new process for s and returns it. The new worker
+// serves the slot at once when the slot has no worker, and becomes its
+// replacement (s.next) otherwise. A start that fails counts as a crash of
+// the slot unless an older worker still serves it.
+func (p *Pool) startWorker(s *slot, reason string) (*worker, error) {
 	stopTimer(&s.respawn)
 	s.crashed = false
 	s.gen++
@@ -55,8 +55,11 @@ func (p *Pool) startWorker(s *slot, reason string) *worker {
 		p.cfg.Logger.Error("worker failed to start", "slot", s.id, "gen", s.gen, "err", err)
 		p.emit(Event{Type: EventExited, Slot: s.id, Gen: s.gen, Crash: true, Status: -1, Reason: "start failed", Err: err})
 		p.counts.crashes++
-		p.afterCrash(s, p.clock.Now(), nil)
-		return nil
+		s.crashes++
+		if s.cur == nil {
+			p.afterCrash(s, p.clock.Now(), nil)
+		}
+		return nil, err
 	}
 	w := &worker{slot: s, gen: s.gen, proc: proc, pid: proc.Pid(), started: p.clock.Now()}
 	p.byPID[w.pid] = w
@@ -80,13 +83,13 @@ func (p *Pool) startWorker(s *slot, reason string) *worker {
 		s.next = w
 	}
 	p.emit(Event{Type: EventStarted, Slot: s.id, PID: w.pid, Gen: w.gen, Reason: reason})
-	return w
+	return w, nil
 }
 
 // onReadyTimeout kills a worker that did not become ready in time; its exit
 // counts as a crash.
 func (p *Pool) onReadyTimeout(w *worker) {
-	if w.ready || p.byPID[w.pid] != w {
+	if w.ready || w.stopping || p.byPID[w.pid] != w {
 		return
 	}
 	p.cfg.Logger.Error("worker not ready in time, killing it", "slot", w.slot.id, "pid", w.pid, "timeout", p.cfg.ReadyTimeout)
@@ -191,6 +194,7 @@ func (p *Pool) onExit(w *worker, exit Exit) {
 	}
 	if crash {
 		p.counts.crashes++
+		s.crashes++
 	}
 	switch {
 	case p.shutdown != nil:
@@ -208,14 +212,13 @@ func (p *Pool) onExit(w *worker, exit Exit) {
 		return
 	}
 	if s.cur == nil && s.next == nil && (w.stopReason == "restart" || w.selfStop) {
-		p.startWorker(s, "respawn")
+		_, _ = p.startWorker(s, "respawn") // a failure is handled as a crash
 	}
 }
 
 // afterCrash applies crash protection and schedules a respawn of s. w is
 // the crashed worker (nil when it could not even start).
 func (p *Pool) afterCrash(s *slot, now time.Time, w *worker) {
-	s.crashes++
 	if w != nil && w.ready && now.Sub(w.readyAt) >= healthyRunTime {
 		s.consecutive = 0
 	}
@@ -242,7 +245,7 @@ func (p *Pool) afterCrash(s *slot, now time.Time, w *worker) {
 	s.respawn = p.after(d, func() {
 		s.respawn = nil
 		if p.shutdown == nil && !s.disabled && !s.removing && s.cur == nil {
-			p.startWorker(s, "respawn")
+			_, _ = p.startWorker(s, "respawn") // a failure is handled as a crash
 		}
 	})
 }
