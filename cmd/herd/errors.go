@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/herd-cluster/herd"
+
 	"errors"
 	"fmt"
 	"io"
@@ -66,7 +68,15 @@ func errorLine(err error) string {
 	return "herd: " + msg
 }
 
-// printError writes errorLine(err) to w.
+// printError writes errorLine(err) to w, followed, when no worker ever
+// became ready, by the last lines the workers wrote to stderr.
 func printError(w io.Writer, err error) {
 	fmt.Fprintln(w, errorLine(err))
+	var nr *herd.NoWorkerReadyError
+	if errors.As(err, &nr) && len(nr.Output) > 0 {
+		fmt.Fprintln(w, "herd: the workers' last lines on stderr:")
+		for _, l := range nr.Output {
+			fmt.Fprintln(w, "  "+l)
+		}
+	}
 }

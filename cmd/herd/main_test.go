@@ -1,16 +1,21 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/herd-cluster/herd"
 )
@@ -183,5 +188,108 @@ func TestBinary(t *testing.T) {
 		if stdout.Len() != 0 {
 			t.Errorf("herd %v: stdout %q, want nothing", args, stdout.String())
 		}
+	}
+}
+
+// TestBinaryFailures runs real clusters that cannot start and checks the
+// exit status and what herd says.
+func TestBinaryFailures(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stderr []string // each must appear
+		lines  int      // stderr lines, 0 for any
+	}{
+		{"port-busy", []string{"run", "--listen", busy.Addr().String(), "--", "sleep", "10"}, 98,
+			[]string{"herd: listen tcp " + busy.Addr().String() + ": address already in use"}, 1},
+		{"port-busy-reuseport", []string{"run", "--balance", "reuseport", "--listen", busy.Addr().String(), "--", "sleep", "10"}, 98,
+			[]string{"address already in use"}, 1},
+		{"cannot-bind", []string{"run", "--listen", "192.0.2.1:80", "--", "sleep", "10"}, 1,
+			[]string{"herd: listen tcp 192.0.2.1:80: "}, 1},
+		{"crash-loop", []string{"run", "--workers", "2", "--respawn-delay", "5ms", "--log-level", "error", "--",
+			"sh", "-c", "echo cannot read /etc/app.yaml >&2; exit 3"}, 1,
+			[]string{"no worker ever became ready", "[0] cannot read /etc/app.yaml", "[1] cannot read /etc/app.yaml"}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], tt.args...)
+			cmd.Env = append(os.Environ(), mainSwitch+"=1")
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != tt.code {
+				t.Errorf("herd %v: %v; want exit status %d\n%s", tt.args, err, tt.code, stderr.String())
+			}
+			for _, s := range tt.stderr {
+				if !strings.Contains(stderr.String(), s) {
+					t.Errorf("stderr %q; want it to contain %q", stderr.String(), s)
+				}
+			}
+			if n := strings.Count(stderr.String(), "\n"); tt.lines != 0 && n != tt.lines {
+				t.Errorf("stderr has %d lines; want %d:\n%s", n, tt.lines, stderr.String())
+			}
+		})
+	}
+}
+
+// TestDemo runs README's first command, herd demo, and talks to it.
+func TestDemo(t *testing.T) {
+	cmd := exec.Command(os.Args[0], "demo", "--listen", "127.0.0.1:0", "--workers", "2")
+	cmd.Env = append(os.Environ(), mainSwitch+"=1", "GORACE=atexit_sleep_ms=0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+	addrs := make(chan string, 2)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if _, addr, ok := strings.Cut(sc.Text(), "serving on "); ok {
+				addrs <- addr
+			}
+		}
+		exited <- cmd.Wait()
+	}()
+	var url string
+	select {
+	case url = <-addrs:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the demo printed no address; stderr:\n%s", stderr.String())
+	}
+	resp, err := http.Get(url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.HasPrefix(string(body), "hello from worker ") {
+		t.Errorf("GET / = %q; want a worker's hello", body)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("demo after SIGTERM: %v; want exit 0\n%s", err, stderr.String())
+		}
+		exited <- nil // for the cleanup
+	case <-time.After(30 * time.Second):
+		t.Fatal("the demo did not stop on SIGTERM")
 	}
 }
