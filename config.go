@@ -167,6 +167,42 @@ type Config struct {
 	// supervisor.
 	OnEvent func(Event)
 
+	// Control is the unix socket of the management API. Empty means
+	// $XDG_RUNTIME_DIR/herd/<Name>.sock, else /tmp/herd-<uid>/<Name>.sock;
+	// "-" turns the API off.
+	Control string
+	// ControlAddr, when set, also serves the management API on TCP
+	// (host:port; a bare :port means loopback). Every request there needs
+	// the bearer token read from TokenFile.
+	ControlAddr string
+	TokenFile   string
+	// ECVPath is the path of the ECV endpoint on the control listeners.
+	// Empty means "/ecv".
+	ECVPath string
+	// ECVReadOnly refuses POST /ecv/enable and /ecv/disable. The zero value
+	// lets operators take the node out of load-balancer rotation.
+	ECVReadOnly bool
+	// ECVMonitor, when set, is an app URL the primary probes; the ECV
+	// reports unhealthy while it fails.
+	ECVMonitor string
+	// ECVAddr, when set, serves only GET ECVPath on a port of its own.
+	ECVAddr string
+	// MetricsAddr, when set, serves only GET /metrics on a port of its own,
+	// without a token.
+	MetricsAddr string
+
+	// LogFile, when set, receives herd's log and worker output instead of
+	// stdout and stderr, rotated at LogMaxSize bytes keeping LogMaxFiles
+	// old files. Zero means 100 MiB and 5.
+	LogFile     string
+	LogMaxSize  int64
+	LogMaxFiles int
+	// LogLines is how many lines of each slot's output are kept for
+	// `herd logs`. Zero means 1000.
+	LogLines int
+	// StatsInterval, when set, logs a one-line cluster summary this often.
+	StatsInterval time.Duration
+
 	// SingleProcess runs the Go work in this process, with no primary and no
 	// workers, for development. It needs Workers <= 1 and no Command.
 	SingleProcess bool

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/herd-cluster/herd/internal/supervisor"
 )
@@ -18,8 +19,56 @@ type eventQueue struct {
 	mu     sync.Mutex
 	queue  []Event
 	closed bool
+	subs   map[*subscriber]struct{}
 	wake   chan struct{}
 	done   chan struct{}
+}
+
+// subscriber receives events on a buffered channel; when it falls behind,
+// events are dropped for it and counted, never waited for.
+type subscriber struct {
+	ch      chan Event
+	dropped atomic.Uint64
+}
+
+// subscribeBuffer is how many events a subscriber may fall behind.
+const subscribeBuffer = 1024
+
+// subscribe returns a channel of every event from now on, the count of
+// events dropped for it, and a cancel that closes the channel.
+func (q *eventQueue) subscribe() (<-chan Event, func() uint64, func()) {
+	s := &subscriber{ch: make(chan Event, subscribeBuffer)}
+	q.mu.Lock()
+	if q.subs == nil {
+		q.subs = make(map[*subscriber]struct{})
+	}
+	q.subs[s] = struct{}{}
+	q.mu.Unlock()
+	var once sync.Once
+	cancel := func() {
+		once.Do(func() {
+			q.mu.Lock()
+			if _, ok := q.subs[s]; ok {
+				delete(q.subs, s)
+				close(s.ch)
+			}
+			q.mu.Unlock()
+		})
+	}
+	return s.ch, s.dropped.Load, cancel
+}
+
+// fanOut hands e to every subscriber without waiting.
+func (q *eventQueue) fanOut(e Event) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for s := range q.subs {
+		select {
+		case s.ch <- e:
+		default:
+			s.dropped.Add(1)
+		}
+	}
 }
 
 func newEventQueue(log *slog.Logger, on func(Event)) *eventQueue {
@@ -49,11 +98,18 @@ func (q *eventQueue) run() {
 		q.mu.Unlock()
 		for _, e := range batch {
 			logEvent(q.log, e)
+			q.fanOut(e)
 			if q.on != nil {
 				q.on(e)
 			}
 		}
 		if closed && len(batch) == 0 {
+			q.mu.Lock()
+			for s := range q.subs {
+				close(s.ch)
+			}
+			q.subs = nil
+			q.mu.Unlock()
 			return
 		}
 		if len(batch) == 0 {

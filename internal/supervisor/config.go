@@ -37,6 +37,28 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	MaxSurge        int
 
+	// Heartbeat, when set, is how often workers prove they are alive
+	// (WATCHDOG=1 or IPC heartbeats, through Beat); a ready worker silent
+	// for two intervals is hung: replaced, and killed once its replacement
+	// is ready or after two more intervals.
+	Heartbeat time.Duration
+
+	// Recycling: a worker is replaced gracefully (the new one ready first)
+	// when it has handled MaxRequests (+ up to MaxRequestsJitter) requests,
+	// lived MaxAge (± MaxAgeJitter), or its process tree's RSS passes
+	// MemoryLimit bytes. Zero turns each off. One recycle runs at a time.
+	MaxRequests, MaxRequestsJitter uint64
+	MaxAge, MaxAgeJitter           time.Duration
+	MemoryLimit                    uint64
+
+	// Autoscale, when Enabled, keeps the workers between MinWorkers and
+	// MaxWorkers by their average CPU use, from ReportUsage.
+	Autoscale Autoscale
+
+	// Rand returns a number in [0, n); nil means math/rand. Tests make
+	// jitter deterministic with it.
+	Rand func(n int64) int64
+
 	// PIDDir, if set, receives worker-<slot>.pid files.
 	PIDDir string
 	// Port is reported in worker stats (every worker serves the same one).
@@ -121,6 +143,9 @@ type Stats struct {
 	RestartInProgress        bool
 	Slots                    []WorkerStats
 	RolloutsDone, RolloutsKO uint64
+	// Restarts counts worker starts after a slot's first, by reason:
+	// crash, rollout, recycle, hung, scale.
+	Restarts map[string]uint64
 }
 
 // WorkerStats describes one slot and its current worker.
@@ -140,4 +165,11 @@ type WorkerStats struct {
 	RespawnDisabled bool
 	// StatusText is the last STATUS= the worker sent.
 	StatusText string
+	// Requests is the count the worker last reported; LastHeartbeat when
+	// it last proved alive (zero before any).
+	Requests      uint64
+	LastHeartbeat time.Time
+	// RSS and CPUPercent are from the last ReportUsage.
+	RSS        uint64
+	CPUPercent float64
 }

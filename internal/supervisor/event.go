@@ -24,6 +24,9 @@ const (
 	EventStatus           EventType = "status"
 	EventReadyTimeout     EventType = "ready_timeout"
 	EventRespawnScheduled EventType = "respawn_scheduled"
+	EventHung             EventType = "hung"
+	EventRecycle          EventType = "recycle"
+	EventAutoscale        EventType = "autoscale"
 )
 
 // Event is one thing that happened to the cluster. Fields that do not apply

@@ -126,6 +126,10 @@ func (p *Pool) stats() Stats {
 		TotalRestarts: p.counts.restarts, TotalCrashes: p.counts.crashes, Spawned: p.counts.spawned,
 		ShutdownRequested: p.shutdown != nil, RestartInProgress: p.rollout != nil,
 		RolloutsDone: p.counts.rolloutsDone, RolloutsKO: p.counts.rolloutsKO,
+		Restarts: make(map[string]uint64, len(p.counts.byReason)),
+	}
+	for k, v := range p.counts.byReason {
+		st.Restarts[k] = v
 	}
 	for _, s := range p.slots {
 		ws := WorkerStats{
@@ -136,6 +140,8 @@ func (p *Pool) stats() Stats {
 		if w := s.cur; w != nil {
 			ws.PID, ws.Gen, ws.StartedAt, ws.Ready, ws.StatusText = w.pid, w.gen, w.started, w.ready, w.status
 			ws.Uptime = now.Sub(w.started)
+			ws.Requests, ws.LastHeartbeat = w.requests, w.heardAt
+			ws.RSS, ws.CPUPercent = w.usage.RSS, w.usage.CPUPercent
 		}
 		switch ws.Status {
 		case StatusActive:

@@ -54,11 +54,18 @@ type Pool struct {
 	shutdown  *shutdown
 	exitErr   error
 	counts    counters
+	hungTimer timer
+
+	recycles  []*slot // waiting for their recycle
+	recycling *slot   // whose replacement is starting
+
+	scaler scaler
 }
 
 type counters struct {
 	restarts, crashes, spawned uint64
 	rolloutsDone, rolloutsKO   uint64
+	byReason                   map[string]uint64
 }
 
 type shutdown struct {
@@ -82,6 +89,7 @@ func newPool(cfg Config, l Launcher, c clock) *Pool {
 		inbox:   make(chan func(), 64),
 		stopped: make(chan struct{}),
 		byPID:   make(map[int]*worker),
+		counts:  counters{byReason: make(map[string]uint64)},
 	}
 }
 
@@ -99,6 +107,10 @@ func (p *Pool) Run(ctx context.Context) error {
 		p.slots = append(p.slots, &slot{id: i})
 	}
 	p.startInitial(0)
+	if p.cfg.Heartbeat > 0 {
+		p.hungTimer = p.after(p.cfg.Heartbeat/2, p.checkHung)
+	}
+	defer stopTimer(&p.hungTimer)
 	ctxDone := ctx.Done()
 	for {
 		if p.shutdown != nil && len(p.byPID) == 0 {
@@ -181,6 +193,22 @@ func (p *Pool) Shutdown(force bool) {
 		p.beginShutdown("requested")
 		if force {
 			p.killAll()
+		}
+	})
+}
+
+// ShutdownWithin stops every worker gracefully like Shutdown, but kills
+// the ones still running after timeout instead of ShutdownTimeout.
+func (p *Pool) ShutdownWithin(timeout time.Duration) {
+	_ = p.post(func() {
+		p.beginShutdown("requested")
+		for _, w := range p.byPID {
+			stopTimer(&w.killTimer)
+			w.killTimer = p.after(timeout, func() {
+				if p.byPID[w.pid] == w {
+					_ = w.proc.Kill()
+				}
+			})
 		}
 	})
 }

@@ -948,6 +948,7 @@ func TestStats(t *testing.T) {
 	want := Stats{
 		Started: t0, Workers: 4, Active: 1, Crashed: 1, Disabled: 1, Starting: 1,
 		MinWorkers: 1, MaxWorkers: 4, TotalRestarts: 1, TotalCrashes: 3, Spawned: 5,
+		Restarts: map[string]uint64{"crash": 1},
 	}
 	if !reflect.DeepEqual(st, want) {
 		t.Errorf("stats:\n got %+v\nwant %+v", st, want)

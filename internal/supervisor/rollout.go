@@ -21,11 +21,7 @@ type rollout struct {
 // disabled slot is enabled again. If a new worker fails to become ready, the
 // rollout stops, the old workers keep serving and the error says why.
 func (p *Pool) Restart(ctx context.Context, only int) error {
-	done := make(chan error, 1)
-	var err error
-	if cerr := p.call(ctx, func() { err = p.startRollout(only, done) }); cerr != nil {
-		return cerr
-	}
+	done, err := p.StartRestart(ctx, only)
 	if err != nil {
 		return err
 	}
@@ -35,6 +31,21 @@ func (p *Pool) Restart(ctx context.Context, only int) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// StartRestart starts the rolling restart Restart waits for, and returns at
+// once: the channel receives its outcome. It fails at once when a rollout
+// is already running, the slot does not exist or the pool is stopping.
+func (p *Pool) StartRestart(ctx context.Context, only int) (<-chan error, error) {
+	done := make(chan error, 1)
+	var err error
+	if cerr := p.call(ctx, func() { err = p.startRollout(only, done) }); cerr != nil {
+		return nil, cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return done, nil
 }
 
 func (p *Pool) startRollout(only int, done chan error) error {
@@ -47,6 +58,7 @@ func (p *Pool) startRollout(only int, done chan error) error {
 		return &SlotError{Slot: only}
 	}
 	r := &rollout{inflight: make(map[*slot]*worker), started: p.clock.Now(), waiters: []chan error{done}}
+	p.dropRecycles()
 	for _, s := range p.slots {
 		if !s.removing && (only < 0 || s.id == only) {
 			r.queue = append(r.queue, s)
@@ -79,7 +91,10 @@ func (p *Pool) rolloutStep() {
 		}
 		if s.next != nil {
 			p.stopWorker(s.next, "rollout superseded")
+			s.next = nil
+			p.recycleEnded(s, false)
 		}
+		s.replaceReason = "rollout"
 		w, err := p.startWorker(s, "rollout")
 		if err != nil {
 			r.err = fmt.Errorf("new worker of slot %d could not start: %w", s.id, err)
@@ -132,4 +147,5 @@ func (p *Pool) finishRollout(err error) {
 	for _, c := range r.waiters {
 		c <- err
 	}
+	p.nextRecycle()
 }

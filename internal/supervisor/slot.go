@@ -18,6 +18,11 @@ type slot struct {
 	removing  bool // scaled away: goes once its workers exit
 	crashed   bool // last worker crashed and will not be respawned
 
+	// replaceReason says why s.next was started: rollout, recycle, hung.
+	replaceReason string
+	recycleWanted bool      // queued for a recycle
+	recycleAfter  time.Time // no recycle before: the last one failed
+
 	crashTimes  []time.Time // within the crash window
 	consecutive int         // crashes since the last healthy run
 	crashes     int
@@ -40,6 +45,14 @@ type worker struct {
 	killTimer   timer
 	readyFailed bool // killed for not being ready in time
 	selfStop    bool // said STOPPING=1 on its own
+
+	lastBeat    time.Time // hang detection counts from here: ready or last beat
+	heardAt     time.Time // last beat, zero before any
+	hung        bool
+	requests    uint64
+	maxRequests uint64 // 0: no limit
+	ageTimer    timer
+	usage       Usage
 }
 
 // startWorker starts a new process for s and returns it. The new worker
@@ -66,6 +79,7 @@ func (p *Pool) startWorker(s *slot, reason string) (*worker, error) {
 	p.counts.spawned++
 	if s.gen > 1 {
 		p.counts.restarts++
+		p.counts.byReason[restartReason(reason)]++
 	}
 	if p.cfg.ReadyByNotify {
 		w.readyTimer = p.after(p.cfg.ReadyTimeout, func() { p.onReadyTimeout(w) })
@@ -107,6 +121,7 @@ func (p *Pool) markReady(w *worker) {
 	w.ready = true
 	w.readyAt = p.clock.Now()
 	p.everReady = true
+	p.armWorker(w)
 	p.emit(Event{Type: EventReady, Slot: w.slot.id, PID: w.pid, Gen: w.gen})
 	s := w.slot
 	if s.next == w {
@@ -114,8 +129,9 @@ func (p *Pool) markReady(w *worker) {
 		s.cur, s.next = w, nil
 		p.writePIDFile(s.id, w.pid)
 		if old != nil {
-			p.stopWorker(old, "rollout")
+			p.retire(old, s.replaceReason)
 		}
+		p.recycleEnded(s, false)
 	}
 	p.rolloutStep()
 }
@@ -169,10 +185,14 @@ func (p *Pool) onExit(w *worker, exit Exit) {
 	delete(p.byPID, w.pid)
 	stopTimer(&w.readyTimer)
 	stopTimer(&w.killTimer)
+	stopTimer(&w.ageTimer)
 	s := w.slot
 	s.lastExit = exit
 	crash := !w.stopping || w.readyFailed
 	reason := w.stopReason
+	if w.hung && !crash {
+		reason = "hung"
+	}
 	if crash && w.selfStop && exit.Code == 0 && !w.readyFailed {
 		crash, reason = false, "worker stopped itself"
 	}
@@ -182,6 +202,9 @@ func (p *Pool) onExit(w *worker, exit Exit) {
 		reason = "crash"
 	}
 	p.emit(Event{Type: EventExited, Slot: s.id, PID: w.pid, Gen: w.gen, Status: exit.Code, Signal: exit.Signal, Crash: crash, Reason: reason})
+	if s.next == w && !w.ready {
+		p.recycleEnded(s, true)
+	}
 	if r := p.rollout; r != nil && r.inflight[s] == w && !w.ready {
 		p.rolloutFailed(s, fmt.Errorf("new worker of slot %d exited before it was ready (%s)", s.id, exitString(exit)))
 	}
@@ -274,6 +297,18 @@ func (p *Pool) checkHopeless() {
 	}
 	p.exitErr = &NoWorkerReadyError{Reason: reason}
 	p.beginShutdown(reason)
+}
+
+// restartReason maps the reason a worker was started for to the reason
+// counted in restart statistics.
+func restartReason(start string) string {
+	switch start {
+	case "respawn", "start":
+		return "crash"
+	case "rollout", "recycle", "hung", "scale":
+		return start
+	}
+	return start
 }
 
 func exitString(e Exit) string {
