@@ -64,6 +64,8 @@ const (
 	DefaultShutdownTimeout = 15 * time.Second
 	DefaultMaxWorkers      = 1024
 	DefaultBacklog         = 2048
+	DefaultHeartbeat       = 5 * time.Second
+	DefaultMemoryCheck     = 5 * time.Second
 )
 
 // Config describes a cluster. The zero value of every field is usable and its
@@ -166,6 +168,40 @@ type Config struct {
 	// goroutine of its own: a slow callback delays later events, never the
 	// supervisor.
 	OnEvent func(Event)
+
+	// Watchdog, when set, is how often workers must prove they are alive: Go
+	// workers send IPC heartbeats by themselves; commands get WATCHDOG_USEC
+	// and send WATCHDOG=1 on NOTIFY_SOCKET (sd_watchdog_enabled(3)). A
+	// worker silent for two intervals is hung: it is replaced (the new
+	// worker ready first where possible) and killed. Zero means Go workers
+	// are checked every DefaultHeartbeat and commands not at all.
+	Watchdog time.Duration
+
+	// MaxRequests recycles a Go worker after it handled this many requests
+	// plus a random 0..MaxRequestsJitter, so workers do not recycle
+	// together. Zero means no limit. Commands may report their count over
+	// IPC.
+	MaxRequests, MaxRequestsJitter uint64
+	// MaxAge recycles a worker after it lived this long, ± MaxAgeJitter.
+	// Zero means no limit.
+	MaxAge, MaxAgeJitter time.Duration
+	// MemoryLimit recycles a worker whose process tree's resident memory
+	// passes this many bytes, checked every MemoryCheckInterval (zero
+	// means 5s). Zero means no limit. It works for any command.
+	MemoryLimit         uint64
+	MemoryCheckInterval time.Duration
+	// IdleTimeout makes the Go workers' listeners close connections idle
+	// (no read or write) for longer. Zero means never.
+	IdleTimeout time.Duration
+
+	// Autoscale keeps the workers between MinWorkers and MaxWorkers by
+	// their average CPU use: one more when it stays above ScaleUpCPU
+	// percent (zero means 75) for ScaleUpAfter (zero means 10s), one fewer
+	// when it stays below ScaleDownCPU (zero means 25) for ScaleDownAfter
+	// (zero means 60s); never during a rolling restart.
+	Autoscale                    bool
+	ScaleUpCPU, ScaleDownCPU     float64
+	ScaleUpAfter, ScaleDownAfter time.Duration
 
 	// Control is the unix socket of the management API. Empty means
 	// $XDG_RUNTIME_DIR/herd/<Name>.sock, else /tmp/herd-<uid>/<Name>.sock;
@@ -276,6 +312,21 @@ func (c Config) withDefaults() Config {
 	if c.Forward == nil {
 		c.Forward = []syscall.Signal{syscall.SIGUSR1, syscall.SIGWINCH}
 	}
+	if c.MemoryCheckInterval == 0 {
+		c.MemoryCheckInterval = DefaultMemoryCheck
+	}
+	if c.ScaleUpCPU == 0 {
+		c.ScaleUpCPU = 75
+	}
+	if c.ScaleDownCPU == 0 {
+		c.ScaleDownCPU = 25
+	}
+	if c.ScaleUpAfter == 0 {
+		c.ScaleUpAfter = 10 * time.Second
+	}
+	if c.ScaleDownAfter == 0 {
+		c.ScaleDownAfter = time.Minute
+	}
 	if c.LogFormat == "" {
 		c.LogFormat = "text"
 	}
@@ -320,6 +371,13 @@ func (c Config) Validate() error {
 	case c.ReadyDelay < 0 || c.ReadyTimeout < 0 || c.RespawnDelay < 0 ||
 		c.CrashWindow < 0 || c.ShutdownTimeout < 0:
 		return fmt.Errorf("durations must not be negative")
+	case c.Watchdog < 0 || c.MaxAge < 0 || c.MaxAgeJitter < 0 || c.MemoryCheckInterval < 0 ||
+		c.IdleTimeout < 0 || c.ScaleUpAfter < 0 || c.ScaleDownAfter < 0 || c.StatsInterval < 0:
+		return fmt.Errorf("durations must not be negative")
+	case c.MaxAgeJitter > 0 && c.MaxAgeJitter >= c.MaxAge:
+		return fmt.Errorf("max-age-jitter %s must be below max-age %s", c.MaxAgeJitter, c.MaxAge)
+	case c.ScaleDownCPU < 0 || c.ScaleDownCPU >= c.ScaleUpCPU:
+		return fmt.Errorf("scale-down-cpu %.0f%% must be at least 0 and below scale-up-cpu %.0f%%", c.ScaleDownCPU, c.ScaleUpCPU)
 	case c.SingleProcess && (c.Workers > 1 || len(c.Command) > 0):
 		return fmt.Errorf("single-process mode runs one Go worker in-process: it takes neither workers > 1 nor a command")
 	}

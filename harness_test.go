@@ -103,6 +103,13 @@ type testCluster struct {
 // binary: as the exec shim of helper when it is set, else as Go work.
 func startCluster(t *testing.T, cfg herd.Config, helper, work string) *testCluster {
 	t.Helper()
+	return startClusterWith(t, cfg, helper, work, nil)
+}
+
+// startClusterWith is startCluster with a hook that sets up the Cluster
+// (its delegation handlers) before it runs.
+func startClusterWith(t *testing.T, cfg herd.Config, helper, work string, setup func(*herd.Cluster)) *testCluster {
+	t.Helper()
 	tc := &testCluster{ev: newRecorder(), out: t.TempDir(), done: make(chan error, 1)}
 	cfg.Env = append(cfg.Env, outEnv+"="+tc.out)
 	var w herd.Work
@@ -131,6 +138,9 @@ func startCluster(t *testing.T, cfg herd.Config, helper, work string) *testClust
 		t.Fatalf("New: %v", err)
 	}
 	tc.Cluster = c
+	if setup != nil {
+		setup(c)
+	}
 	go func() { tc.done <- c.Run(context.Background()) }()
 	t.Cleanup(func() { tc.stop(t) })
 	return tc

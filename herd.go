@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"github.com/herd-cluster/herd/internal/envvar"
+	"github.com/herd-cluster/herd/internal/ipc"
+	"github.com/herd-cluster/herd/internal/procstat"
 	"github.com/herd-cluster/herd/internal/supervisor"
 )
 
@@ -62,6 +64,11 @@ type Cluster struct {
 	pool     atomic.Pointer[supervisor.Pool] // set while the primary runs
 	stop     chan struct{}                   // closed by Stop
 	stopOnce sync.Once
+
+	handlersMu sync.RWMutex
+	handlers   map[string]HandlerFunc // delegated types
+	channels   *channels              // the primary's worker channels
+	sampler    *procstat.Sampler      // RSS and CPU of the workers
 }
 
 // New returns the cluster described by cfg. In a process started as the exec
@@ -81,6 +88,8 @@ func New(cfg Config, work Work) (*Cluster, error) {
 		return nil, errors.New("herd: both work and a command given; choose one")
 	}
 	c := &Cluster{cfg: cfg.withDefaults(), work: work, stop: make(chan struct{})}
+	c.channels = &channels{c: c, conns: make(map[int]*ipc.Conn)}
+	c.sampler = procstat.NewSampler()
 	if work != nil && !c.cfg.SingleProcess && !IsWorker() {
 		exe, err := os.Executable()
 		if err != nil {

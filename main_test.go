@@ -3,6 +3,7 @@ package herd_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -114,6 +115,48 @@ func runHelper(name string) int {
 // works are the Go workers, chosen by HERD_TEST_WORK.
 var works = map[string]herd.Work{
 	"http": httpWork,
+	"ipc":  ipcWork,
+	// leak grows by 4 MiB every 20ms once ready, like a leaking server.
+	"leak": func(ctx context.Context, w *herd.Worker) error {
+		report(map[string]any{"pid": os.Getpid(), "slot": w.ID(), "gen": w.Generation()})
+		if err := w.Ready(); err != nil {
+			return err
+		}
+		var hoard [][]byte
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+				b := make([]byte, 4<<20)
+				for i := range b {
+					b[i] = byte(i) // touch every page: RSS, not just address space
+				}
+				hoard = append(hoard, b)
+			}
+		}
+	},
+	// burn uses a whole core while HERD_TEST_OUT/burn exists.
+	"burn": func(ctx context.Context, w *herd.Worker) error {
+		if err := w.Ready(); err != nil {
+			return err
+		}
+		flag := os.Getenv(outEnv) + "/burn"
+		for ctx.Err() == nil {
+			if _, err := os.Stat(flag); err != nil {
+				select {
+				case <-ctx.Done():
+				case <-time.After(20 * time.Millisecond):
+				}
+				continue
+			}
+			for end := time.Now().Add(50 * time.Millisecond); time.Now().Before(end); {
+			}
+		}
+		return nil
+	},
 	// fail-gen2 serves like http in generation 1 and exits before it is
 	// ready in any later generation: a bad deploy.
 	"fail-gen2": func(ctx context.Context, w *herd.Worker) error {
@@ -122,6 +165,42 @@ var works = map[string]herd.Work{
 		}
 		return httpWork(ctx, w)
 	},
+}
+
+// ipcWork exercises the channel to the primary and reports what it got.
+func ipcWork(ctx context.Context, w *herd.Worker) error {
+	msgs, cancel, err := w.Subscribe("config")
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	r := map[string]any{"pid": os.Getpid(), "slot": w.ID()}
+	if raw, err := w.Delegate(ctx, "double", 21); err != nil {
+		r["double_err"] = err.Error()
+	} else {
+		r["double"] = string(raw)
+	}
+	_, err = w.Delegate(ctx, "missing", nil)
+	r["missing_is_no_handler"] = errors.Is(err, herd.ErrNoHandler)
+	tctx, tcancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	_, err = w.Delegate(tctx, "slow", nil)
+	tcancel()
+	r["slow_deadline"] = errors.Is(err, context.DeadlineExceeded)
+	if st, err := w.ClusterStats(ctx); err == nil {
+		r["stats_workers"] = st.Workers
+	}
+	report(r)
+	if err := w.Ready(); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m := <-msgs:
+			report(map[string]any{"pid": os.Getpid(), "publish": string(m.Payload), "topic": m.Topic})
+		}
+	}
 }
 
 // httpWork serves "<slot> <pid> <generation>"; ?ms=N delays the answer.

@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -47,7 +49,14 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 	defer events.close()
 	spawner := supervisor.NewSpawner()
 	defer spawner.Close()
+	ch := c.channels
+	ch.log, ch.heartbeat = cfg.Logger, c.heartbeat()
+	if ch.heartbeat == 0 {
+		ch.heartbeat = DefaultHeartbeat // for the counts commands may report
+	}
+	defer ch.closeAll()
 	launcher := c.launcher(set, nl.Addr(), sink, spawner)
+	launcher.Channel = ch.open
 	pool := supervisor.New(supervisor.Config{
 		Workers: cfg.Workers, MinWorkers: cfg.MinWorkers, MaxWorkers: cfg.MaxWorkers,
 		ReadyByNotify: cfg.Ready == ReadyNotify, ReadyDelay: cfg.ReadyDelay,
@@ -55,6 +64,13 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 		Respawn: cfg.Respawn == RespawnAlways, RespawnDelay: cfg.RespawnDelay,
 		MaxCrashes: cfg.MaxCrashes, CrashWindow: cfg.CrashWindow,
 		StopSignal: cfg.StopSignal, ShutdownTimeout: cfg.ShutdownTimeout, MaxSurge: cfg.MaxSurge,
+		Heartbeat:   c.heartbeat(),
+		MaxRequests: cfg.MaxRequests, MaxRequestsJitter: cfg.MaxRequestsJitter,
+		MaxAge: cfg.MaxAge, MaxAgeJitter: cfg.MaxAgeJitter, MemoryLimit: cfg.MemoryLimit,
+		Autoscale: supervisor.Autoscale{
+			Enabled: cfg.Autoscale, UpCPU: cfg.ScaleUpCPU, DownCPU: cfg.ScaleDownCPU,
+			UpAfter: cfg.ScaleUpAfter, DownAfter: cfg.ScaleDownAfter,
+		},
 		PIDDir: cfg.PIDDir, Port: set.Port(), Ancestor: notify.Ancestor,
 		Logger: cfg.Logger, Emit: events.push,
 	}, launcher)
@@ -62,6 +78,10 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 	defer c.pool.Store(nil)
 
 	go forwardNotifications(nl, pool)
+	monCtx, stopMonitor := context.WithCancel(ctx)
+	monDone := make(chan struct{})
+	go func() { defer close(monDone); c.monitor(monCtx, pool, c.sampler) }()
+	defer func() { stopMonitor(); <-monDone }()
 	stopSignals := c.handleSignals(pool, events)
 	defer stopSignals()
 	cfg.Logger.Info("primary started", "name", cfg.Name, "pid", os.Getpid(), "workers", cfg.Workers,
@@ -109,6 +129,9 @@ func (c *Cluster) launcher(set *sockets.Set, notifyAddr string, sink *logs.Sink,
 		path = "/proc/self/exe"
 		args = append([]string{os.Args[0]}, c.cfg.Command...)
 		env = append(env, envvar.Shim+"=1")
+		if c.cfg.Watchdog > 0 {
+			env = append(env, envvar.WatchdogUSec+"="+strconv.FormatInt(c.cfg.Watchdog.Microseconds(), 10))
+		}
 	}
 	return &supervisor.ExecLauncher{
 		Path: path, Args: args, Dir: c.cfg.Dir, Env: env,
@@ -127,7 +150,23 @@ func (c *Cluster) launcher(set *sockets.Set, notifyAddr string, sink *logs.Sink,
 func forwardNotifications(nl *notify.Listener, pool *supervisor.Pool) {
 	for m := range nl.C() {
 		pool.Notify(m.PID, m.Ready, m.Stopping, m.Status)
+		if m.Watchdog {
+			pool.Beat(m.PID, 0, false)
+		}
 	}
+}
+
+// heartbeat is how often workers must prove they are alive: Watchdog when
+// set; otherwise Go workers beat every DefaultHeartbeat over IPC and
+// commands are not watched.
+func (c *Cluster) heartbeat() time.Duration {
+	switch {
+	case c.cfg.Watchdog > 0:
+		return c.cfg.Watchdog
+	case len(c.cfg.Command) > 0:
+		return 0
+	}
+	return DefaultHeartbeat
 }
 
 // handleSignals turns the signals the primary receives into pool requests

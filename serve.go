@@ -42,6 +42,7 @@ func (w *Worker) Serve(ctx context.Context, srv *http.Server) error {
 	if d.h == nil {
 		d.h = http.DefaultServeMux
 	}
+	d.h = w.CountRequests(d.h)
 	srv.Handler = d
 	prevState := srv.ConnState
 	srv.ConnState = func(c net.Conn, s http.ConnState) {

@@ -33,8 +33,12 @@ func ExecShim() error {
 	if ppid, _ := strconv.Atoi(os.Getenv(envvar.PrimaryPID)); ppid != 0 && os.Getppid() != ppid {
 		return errors.New("herd: exec shim: the primary is gone")
 	}
+	pid := strconv.Itoa(os.Getpid())
 	if os.Getenv(envvar.ListenFDs) != "" {
-		os.Setenv(envvar.ListenPID, strconv.Itoa(os.Getpid()))
+		os.Setenv(envvar.ListenPID, pid)
+	}
+	if os.Getenv(envvar.WatchdogUSec) != "" {
+		os.Setenv(envvar.WatchdogPID, pid)
 	}
 	path, err := exec.LookPath(os.Args[1])
 	if err != nil {

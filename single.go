@@ -22,7 +22,7 @@ func (c *Cluster) runSingle(ctx context.Context) error {
 		return fmt.Errorf("herd: %w", err)
 	}
 	defer set.Close()
-	w := &Worker{count: 1, gen: 1, primaryPID: os.Getpid(), port: set.Port(), name: c.cfg.Name}
+	w := &Worker{count: 1, gen: 1, primaryPID: os.Getpid(), port: set.Port(), name: c.cfg.Name, idleTimeout: c.cfg.IdleTimeout, local: c}
 	files, names := set.Files(0)
 	for i, f := range files {
 		// Dup so that the worker closing its copies leaves the set's own.

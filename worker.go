@@ -11,11 +11,13 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"golang.org/x/sys/unix"
 
 	"github.com/herd-cluster/herd/internal/envvar"
+	"github.com/herd-cluster/herd/internal/ipc"
 )
 
 // listenFDsStart is the first fd of the systemd socket-passing protocol.
@@ -30,6 +32,10 @@ type Worker struct {
 
 	files []*os.File // from fd 3 on, in --listen order
 	names []string
+
+	idleTimeout time.Duration // for the stream listeners; 0: none
+	ipc         *ipc.Client   // the channel to the primary; nil: none
+	local       *Cluster      // single-process mode: delegate in-process
 
 	mu      sync.Mutex
 	streams map[int]net.Listener   // by index into files
@@ -74,6 +80,9 @@ func (w *Worker) Listener(name string) (net.Listener, error) {
 		l, err := net.FileListener(f)
 		if err != nil {
 			return nil, fmt.Errorf("herd: listener %q: %w", w.names[i], err)
+		}
+		if w.idleTimeout > 0 {
+			l = idleListener{Listener: l, timeout: w.idleTimeout}
 		}
 		w.streams[i] = l
 		return l, nil
@@ -224,7 +233,14 @@ func (c *Cluster) runWorker(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	w.idleTimeout = c.cfg.IdleTimeout
 	defer w.closeAll()
+	if err := w.openChannel(ctx); err != nil {
+		return err
+	}
+	if w.ipc != nil {
+		defer w.ipc.Close()
+	}
 	ctx, stop := signal.NotifyContext(ctx, c.cfg.StopSignal, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	return c.work(ctx, w)

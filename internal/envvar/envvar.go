@@ -18,6 +18,9 @@ const (
 	Port = "HERD_PORT"
 	// Name is the cluster's name (--name).
 	Name = "HERD_NAME"
+	// IPC is the fd number of the worker's channel to the primary
+	// (docs/PROTOCOL.md).
+	IPC = "HERD_IPC"
 )
 
 // The systemd protocols herd speaks with its workers (and, for socket

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"strconv"
@@ -38,6 +39,11 @@ type ExecLauncher struct {
 	// until EOF and returns a channel closed when it has; nil sends the
 	// output to the primary's own stdout and stderr unprefixed.
 	Capture func(slot, pid int, stderr bool, r io.Reader) <-chan struct{}
+	// Channel, if set, opens a worker's IPC channel: Launch passes the file
+	// it returns as the worker's last fd, named by HERD_IPC, and calls
+	// started with the worker's pid once it runs, or with 0 when the start
+	// failed.
+	Channel func(slot, gen int) (f *os.File, started func(pid int), err error)
 	// Spawner starts the processes.
 	Spawner *Spawner
 }
@@ -54,6 +60,17 @@ func (l *ExecLauncher) Launch(slot, gen, count int) (Process, error) {
 	spec := ProcSpec{
 		Path: l.Path, Args: l.Args, Dir: l.Dir, Files: files,
 		Env: l.env(slot, gen, count, names),
+	}
+	started := func(int) {}
+	if l.Channel != nil {
+		f, fn, err := l.Channel(slot, gen)
+		if err != nil {
+			return nil, fmt.Errorf("ipc channel: %w", err)
+		}
+		defer f.Close() // the worker has its copy once started
+		spec.Files = append(spec.Files[:len(spec.Files):len(spec.Files)], f)
+		spec.Env = append(spec.Env, envvar.IPC+"="+strconv.Itoa(3+len(spec.Files)-1))
+		started = fn
 	}
 	var readers [2]*os.File
 	if l.Capture != nil {
@@ -72,8 +89,10 @@ func (l *ExecLauncher) Launch(slot, gen, count int) (Process, error) {
 	proc, err := l.Spawner.Start(spec)
 	if err != nil {
 		closeAll(readers[:]...)
+		started(0)
 		return nil, err
 	}
+	started(proc.Pid())
 	if l.Capture != nil {
 		for i, r := range readers {
 			done := l.Capture(slot, proc.Pid(), i == 1, r)
@@ -124,7 +143,7 @@ func BaseEnv(environ, extra []string) []string {
 		envvar.PrimaryPID: true, envvar.Port: true, envvar.Name: true,
 		envvar.ListenFDs: true, envvar.ListenFDNames: true, envvar.ListenPID: true,
 		envvar.NotifySocket: true, envvar.WatchdogUSec: true, envvar.WatchdogPID: true,
-		envvar.Shim: true,
+		envvar.Shim: true, envvar.IPC: true,
 	}
 	var env []string
 	for _, kv := range environ {

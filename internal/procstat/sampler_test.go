@@ -1,0 +1,121 @@
+package procstat
+
+import (
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeProcs is a fake /proc for a Sampler, with a manual clock.
+type fakeProcs struct {
+	mu    sync.Mutex
+	now   time.Time
+	procs map[int]treeUsage
+}
+
+func newFakeSampler() (*Sampler, *fakeProcs) {
+	f := &fakeProcs{now: time.Unix(1000, 0), procs: map[int]treeUsage{}}
+	s := NewSampler()
+	s.now = func() time.Time { f.mu.Lock(); defer f.mu.Unlock(); return f.now }
+	s.read = func(pids []int) (map[int]treeUsage, error) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		out := map[int]treeUsage{}
+		for _, pid := range pids {
+			if t, ok := f.procs[pid]; ok {
+				out[pid] = t
+			}
+		}
+		return out, nil
+	}
+	return s, f
+}
+
+func (f *fakeProcs) set(pid int, cpu float64, start uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.procs[pid] = treeUsage{Usage: Usage{RSS: 4096, CPUSeconds: cpu, Procs: 1}, start: start}
+}
+
+func (f *fakeProcs) advance(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.now = f.now.Add(d)
+}
+
+func TestSamplerPercent(t *testing.T) {
+	steps := []struct {
+		name    string
+		advance time.Duration
+		cpu     float64
+		start   uint64
+		want    float64
+	}{
+		{"first-sample", 0, 10, 1, 0},
+		{"half-a-cpu", 2 * time.Second, 11, 1, 50},
+		{"two-cpus", time.Second, 13, 1, 200},
+		{"no-time-passed", 0, 14, 1, 0},
+		{"cpu-went-back", time.Second, 1, 1, 0},
+		{"pid-reused", time.Second, 5, 2, 0},
+		{"after-reuse", time.Second, 5.25, 2, 25},
+	}
+	s, f := newFakeSampler()
+	for _, st := range steps {
+		f.advance(st.advance)
+		f.set(7, st.cpu, st.start)
+		rss, pct, err := s.Sample(7)
+		if err != nil || rss != 4096 || pct != st.want {
+			t.Errorf("%s: got %d, %v, %v; want 4096, %v, nil", st.name, rss, pct, err, st.want)
+		}
+	}
+}
+
+func TestSamplerForgets(t *testing.T) {
+	s, f := newFakeSampler()
+	f.set(1, 1, 1)
+	f.set(2, 1, 1)
+	s.SampleAll([]int{1, 2})
+	f.advance(forgetAfter / 2)
+	s.SampleAll([]int{1})
+	f.advance(forgetAfter/2 + time.Second)
+	f.set(1, 2, 1)
+	f.set(2, 2, 1)
+	got := s.SampleAll([]int{1, 2})
+	if got[1].CPUPercent == 0 || got[2].CPUPercent != 0 {
+		t.Errorf("got %v; want a percent for pid 1 and none for pid 2, forgotten", got)
+	}
+
+	// A pid that does not run is an error, and is forgotten.
+	delete(f.procs, 1)
+	if _, _, err := s.Sample(1); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Sample of a gone pid: got %v; want ErrNotFound", err)
+	}
+	s.mu.Lock()
+	n := len(s.last)
+	s.mu.Unlock()
+	if n != 1 {
+		t.Errorf("sampler remembers %d pids; want 1", n)
+	}
+}
+
+func TestSamplerConcurrent(t *testing.T) {
+	s, f := newFakeSampler()
+	for pid := range 8 {
+		f.set(pid, 1, 1)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 100 {
+				f.advance(time.Millisecond)
+				if i%2 == 0 {
+					_, _, _ = s.Sample(g)
+				} else {
+					s.SampleAll([]int{0, 1, 2, 3, 4, 5, 6, 7})
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
