@@ -6,6 +6,12 @@ import "context"
 // over IPC: from the control plane when it runs, else healthy while at
 // least one worker is ACTIVE and none is DISABLED.
 func (c *Cluster) ecvState() (enabled, healthy bool, reason string) {
+	if srv := c.control.Load(); srv != nil {
+		enabled, healthy, reason = srv.ECV()
+		if !enabled || !healthy {
+			return enabled, healthy, reason
+		}
+	}
 	st, err := c.Stats(context.Background())
 	switch {
 	case err != nil:

@@ -14,7 +14,7 @@ import (
 // blocks, so a slow consumer cannot stall the supervisor.
 type eventQueue struct {
 	log *slog.Logger
-	on  func(Event)
+	on  []func(Event) // called in order for every event; nil ones skipped
 
 	mu     sync.Mutex
 	queue  []Event
@@ -71,7 +71,7 @@ func (q *eventQueue) fanOut(e Event) {
 	}
 }
 
-func newEventQueue(log *slog.Logger, on func(Event)) *eventQueue {
+func newEventQueue(log *slog.Logger, on ...func(Event)) *eventQueue {
 	q := &eventQueue{log: log, on: on, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go q.run()
 	return q
@@ -99,8 +99,10 @@ func (q *eventQueue) run() {
 		for _, e := range batch {
 			logEvent(q.log, e)
 			q.fanOut(e)
-			if q.on != nil {
-				q.on(e)
+			for _, f := range q.on {
+				if f != nil {
+					f(e)
+				}
 			}
 		}
 		if closed && len(batch) == 0 {

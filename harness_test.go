@@ -133,6 +133,9 @@ func startClusterWith(t *testing.T, cfg herd.Config, helper, work string, setup 
 	if cfg.StartupDelay == 0 {
 		cfg.StartupDelay = -1
 	}
+	if cfg.Control == "" {
+		cfg.Control = "-" // tests run side by side under one name
+	}
 	c, err := herd.New(cfg, w)
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/herd-cluster/herd/internal/control"
 	"github.com/herd-cluster/herd/internal/envvar"
 	"github.com/herd-cluster/herd/internal/ipc"
 	"github.com/herd-cluster/herd/internal/procstat"
@@ -69,6 +70,7 @@ type Cluster struct {
 	handlers   map[string]HandlerFunc // delegated types
 	channels   *channels              // the primary's worker channels
 	sampler    *procstat.Sampler      // RSS and CPU of the workers
+	control    atomic.Pointer[control.Server]
 }
 
 // New returns the cluster described by cfg. In a process started as the exec

@@ -57,7 +57,7 @@ func TestDelegation(t *testing.T) {
 func TestMaxRequestsRecycle(t *testing.T) {
 	tc := startCluster(t, herd.Config{
 		Workers: 2, Listen: []string{"127.0.0.1:0"}, MaxRequests: 20, MaxRequestsJitter: 10,
-		Watchdog: 50 * time.Millisecond, // heartbeats carry the counts
+		Watchdog: 250 * time.Millisecond, // heartbeats carry the counts
 	}, "", "http")
 	tc.ev.waitN(t, 0, 2, "ready", is(herd.EventReady))
 	url := fmt.Sprintf("http://127.0.0.1:%d/", tc.stats(t).Slots[0].Port)

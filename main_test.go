@@ -299,7 +299,12 @@ func runPrimaryHelper() int {
 		return 2
 	}
 	os.Unsetenv(primaryEnv)
+	control := pc.Control
+	if control == "" {
+		control = "-"
+	}
 	cfg := herd.Config{
+		Control: control,
 		Workers: pc.Workers, MaxWorkers: 8, Listen: pc.Listen, PIDDir: pc.PIDDir,
 		Ready: herd.ReadyDelay, ReadyDelay: 10 * time.Millisecond, StartupDelay: -1,
 		ShutdownTimeout: pc.ShutdownTimeout, Hup: herd.HupAction(pc.Hup),
@@ -324,6 +329,7 @@ func runPrimaryHelper() int {
 }
 
 type primaryConfig struct {
+	Control         string
 	Workers         int
 	Listen          []string
 	PIDDir, Out     string

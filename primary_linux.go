@@ -38,14 +38,18 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 		return fmt.Errorf("herd: notify socket: %w", err)
 	}
 	defer nl.Close()
-	sink := logs.New(logs.Config{Stdout: cfg.Stdout, Stderr: cfg.Stderr, Format: cfg.LogFormat})
+	sink := logs.New(logs.Config{Stdout: cfg.Stdout, Stderr: cfg.Stderr, Format: cfg.LogFormat, RingLines: cfg.LogLines})
 	defer sink.Close()
 	if err := c.writePrimaryPID(); err != nil {
 		return err
 	}
 	defer c.removePrimaryPID()
 
-	events := newEventQueue(cfg.Logger, cfg.OnEvent)
+	m, promHandler, err := newMetrics(c)
+	if err != nil {
+		return err
+	}
+	events := newEventQueue(cfg.Logger, m.Observe, cfg.OnEvent)
 	defer events.close()
 	spawner := supervisor.NewSpawner()
 	defer spawner.Close()
@@ -76,6 +80,11 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 	}, launcher)
 	c.pool.Store(pool)
 	defer c.pool.Store(nil)
+	stopControl, err := c.startControl(pool, events, sink, set.Port(), promHandler)
+	if err != nil {
+		return err
+	}
+	defer stopControl()
 
 	go forwardNotifications(nl, pool)
 	monCtx, stopMonitor := context.WithCancel(ctx)
@@ -87,6 +96,7 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 	cfg.Logger.Info("primary started", "name", cfg.Name, "pid", os.Getpid(), "workers", cfg.Workers,
 		"listen", set.Addrs(), "balance", string(cfg.Balance))
 	err = pool.Run(ctx)
+	events.close() // the last events reach API subscribers before the API stops
 	var nr *supervisor.NoWorkerReadyError
 	if errors.As(err, &nr) {
 		return &NoWorkerReadyError{Reason: nr.Reason, Output: c.lastOutput(sink)}

@@ -203,7 +203,7 @@ func TestSingleProcess(t *testing.T) {
 	served := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- herd.Run(ctx, herd.Config{SingleProcess: true, Listen: []string{"127.0.0.1:0"}, Logger: discardLogger()},
+		done <- herd.Run(ctx, herd.Config{SingleProcess: true, Listen: []string{"127.0.0.1:0"}, Logger: discardLogger(), Control: "-"},
 			func(ctx context.Context, w *herd.Worker) error {
 				l, err := w.Listener("")
 				if err != nil {

@@ -39,6 +39,7 @@ Without --listen the demo serves on ` + demoListen + `. Try, in another terminal
 	}
 	flags := addClusterFlags(cmd)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		defer flags.ctl.closeLog()
 		cfg, err := flags.config(cmd)
 		if err != nil {
 			return err

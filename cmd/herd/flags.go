@@ -19,7 +19,7 @@ const groupAnnotation = "herd-group"
 // flagGroups lists the help sections of the cluster flags, in order.
 var flagGroups = []string{
 	"Workers", "Sockets", "Readiness", "Restarts and crashes",
-	"Stopping and signals", "Worker process", "Logging", "Configuration",
+	"Stopping and signals", "Worker process", "Logging", "Control", "Configuration",
 }
 
 // clusterFlags holds the values of the flags that describe a cluster. Its
@@ -54,6 +54,7 @@ type clusterFlags struct {
 	configFile    string
 	fileCommand   []string
 	fileCommandAt string
+	ctl           controlFlags
 }
 
 // addClusterFlags registers the cluster flags (--workers, --listen, …,
@@ -157,6 +158,8 @@ func (f *clusterFlags) addOtherFlags(fs *pflag.FlagSet) {
 		"Format of herd's own log on stderr and of the worker output lines: text prefixes each worker line with its slot, json makes each line a JSON object.")
 	add(fs, g, &enumValue{&f.logLevel, []string{"debug", "info", "warn", "error"}}, "log-level", "`LEVEL`",
 		"Least severe herd log messages shown: debug, info, warn or error.")
+	f.ctl.addLogFlags(fs)
+	f.ctl.addControlFlags(fs)
 	add(fs, "Configuration", &stringValue{&f.configFile, nil}, "config", "`FILE`",
 		"Read flag values from this YAML file, one key per flag (see CONFIGURATION).")
 }
@@ -214,10 +217,28 @@ func (f *clusterFlags) config(cmd *cobra.Command) (herd.Config, error) {
 	if applyErr != nil {
 		return herd.Config{}, applyErr
 	}
+	if err := f.ctl.check(); err != nil {
+		return herd.Config{}, err
+	}
 	cfg := f.build(cmd.ErrOrStderr())
 	if err := cfg.Validate(); err != nil {
 		return herd.Config{}, &usageError{err}
 	}
+	return f.withLogFile(cfg)
+}
+
+// withLogFile opens --log-file, when given, and sends herd's log and the
+// worker output there. The caller closes it with f.ctl.closeLog.
+func (f *clusterFlags) withLogFile(cfg herd.Config) (herd.Config, error) {
+	if f.ctl.logFile == "" {
+		return cfg, nil
+	}
+	w, err := f.ctl.openLog()
+	if err != nil {
+		return herd.Config{}, err
+	}
+	cfg.Stdout, cfg.Stderr = w, w
+	cfg.Logger = newLogger(w, f.logFormat, f.logLevel)
 	return cfg, nil
 }
 
@@ -232,7 +253,7 @@ func (f *clusterFlags) build(w io.Writer) herd.Config {
 	if startup == 0 {
 		startup = -1 // Config reads zero as the default; negative is none
 	}
-	return herd.Config{
+	cfg := herd.Config{
 		Name:            f.name,
 		Workers:         f.workers.count(),
 		MinWorkers:      f.minWorkers,
@@ -260,6 +281,8 @@ func (f *clusterFlags) build(w io.Writer) herd.Config {
 		Logger:          newLogger(w, f.logFormat, f.logLevel),
 		LogFormat:       f.logFormat,
 	}
+	f.ctl.apply(&cfg)
+	return cfg
 }
 
 // newLogger returns herd's own logger: text or JSON lines on w from level up.
@@ -270,7 +293,8 @@ func newLogger(w io.Writer, format, level string) *slog.Logger {
 	}
 	opts := &slog.HandlerOptions{Level: lv}
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		// Like the workers' JSON lines, herd's own carry a stream.
+		return slog.New(slog.NewJSONHandler(w, opts).WithAttrs([]slog.Attr{slog.String("stream", "herd")}))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }

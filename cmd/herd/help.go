@@ -73,7 +73,7 @@ func flagDefault(fl *pflag.Flag) string {
 		return "" // the description says it in words
 	}
 	switch fl.DefValue {
-	case "", "0", "[]", "false":
+	case "", "0", "0s", "[]", "false":
 		return ""
 	}
 	return fl.DefValue

@@ -51,8 +51,9 @@ func execute(args []string, stdout, stderr io.Writer, start startFunc) int {
 	return exitCode(err)
 }
 
-// newRootCmd returns the herd command with its subcommands run, demo and
-// version; run starts clusters with start.
+// newRootCmd returns the herd command with its subcommands run, demo,
+// version and the clients of a running primary; run starts clusters with
+// start.
 func newRootCmd(start startFunc) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "herd",
@@ -70,7 +71,8 @@ func newRootCmd(start startFunc) *cobra.Command {
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.SetFlagErrorFunc(flagError)
 	root.SetVersionTemplate("herd {{.Version}}\n")
-	root.AddCommand(newRunCmd(start), newDemoCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(start), newDemoCmd(), newMemberCmd(), newVersionCmd())
+	root.AddCommand(newClientCmds()...)
 	return root
 }
 

@@ -105,6 +105,7 @@ func newRunCmd(start startFunc) *cobra.Command {
 	// Flags end at COMMAND even without "--": herd run ./server -v.
 	cmd.Flags().SetInterspersed(false)
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		defer f.ctl.closeLog()
 		cfg, err := f.runConfig(cmd, args)
 		if err != nil {
 			return err

@@ -123,11 +123,18 @@ func (c *capturer) deliver(chunk []byte) {
 	c.format(chunk, now)
 	c.s.enqueue(c.target, c.out, c.ends)
 
-	// One string for the whole chunk: ring lines share it.
+	// One string for the whole chunk: ring lines share it. Subscribers get
+	// the lines under the ring's lock, so that a Tail taken after Subscribe
+	// and the subscription together miss no line (see Subscribe).
 	text := string(chunk)
 	c.ring.mu.Lock()
+	subs := c.s.subs.Load()
 	for _, sp := range c.spans {
-		c.ring.push(Line{Time: now, Slot: c.slot, PID: c.pid, Stream: c.stream, Text: text[sp.start:sp.end]})
+		l := Line{Time: now, Slot: c.slot, PID: c.pid, Stream: c.stream, Text: text[sp.start:sp.end], Seq: c.s.seq.Add(1)}
+		c.ring.push(l)
+		if subs != nil {
+			publish(*subs, l)
+		}
 	}
 	c.ring.mu.Unlock()
 }

@@ -5,7 +5,10 @@
 // into lines. Lines are formatted and appended to a bounded in-memory queue
 // that a single writer goroutine writes out; when the queue is full, lines
 // are dropped and counted, and a notice is written once output flows again.
-// Independently of the queue, every line is kept in a per-slot ring.
+// Independently of the queue, every line is kept in a per-slot ring and
+// offered to subscribers (Subscribe), each behind a bounded channel that
+// drops and counts what a slow reader cannot take. RotatingFile is a
+// size-rotated log file to write the output to.
 package logs
 
 import (
@@ -45,6 +48,9 @@ type Line struct {
 	PID    int
 	Stream Stream
 	Text   string
+	// Seq orders lines across slots: it grows by one for every line the
+	// Sink captures, in the order lines enter the rings.
+	Seq uint64
 }
 
 // Config configures a Sink. The zero value is usable: output is discarded.
@@ -85,6 +91,10 @@ type Sink struct {
 	errTarget int          // target index of Stderr, where notices go
 
 	dropped atomic.Uint64
+	seq     atomic.Uint64 // the last Line.Seq given
+
+	subMu sync.Mutex                      // serializes changes to subs
+	subs  atomic.Pointer[[]*Subscription] // copy on write
 
 	mu       sync.Mutex
 	cond     *sync.Cond // signals the writer; uses mu

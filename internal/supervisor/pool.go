@@ -156,7 +156,8 @@ func (p *Pool) post(f func()) error {
 	}
 }
 
-// call runs f on the pool's goroutine and waits for it.
+// call runs f on the pool's goroutine and waits for it. When it returns an
+// error, f may still run later: callers must not read what f writes.
 func (p *Pool) call(ctx context.Context, f func()) error {
 	done := make(chan struct{})
 	if err := p.post(func() { f(); close(done) }); err != nil {
@@ -247,8 +248,10 @@ func (p *Pool) signal(sig syscall.Signal, only int) error {
 // Stats returns a snapshot of the pool.
 func (p *Pool) Stats(ctx context.Context) (Stats, error) {
 	var st Stats
-	err := p.call(ctx, func() { st = p.stats() })
-	return st, err
+	if err := p.call(ctx, func() { st = p.stats() }); err != nil {
+		return Stats{}, err // the closure may still run: st is not ours
+	}
+	return st, nil
 }
 
 // Scale sets the number of slots to n, within MinWorkers and MaxWorkers.

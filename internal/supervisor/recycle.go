@@ -67,12 +67,14 @@ func (p *Pool) ReportUsage(usage map[int]Usage) {
 // PIDs returns the pids of every running worker.
 func (p *Pool) PIDs(ctx context.Context) ([]int, error) {
 	var pids []int
-	err := p.call(ctx, func() {
+	if err := p.call(ctx, func() {
 		for pid := range p.byPID {
 			pids = append(pids, pid)
 		}
-	})
-	return pids, err
+	}); err != nil {
+		return nil, err // the closure may still run: pids is not ours
+	}
+	return pids, nil
 }
 
 // requestRecycle queues a recycle of s, or starts it when none runs.

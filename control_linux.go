@@ -1,0 +1,114 @@
+package herd
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/herd-cluster/herd/internal/control"
+	"github.com/herd-cluster/herd/internal/logs"
+	"github.com/herd-cluster/herd/internal/metrics"
+	"github.com/herd-cluster/herd/internal/procstat"
+	"github.com/herd-cluster/herd/internal/supervisor"
+)
+
+// controlCluster is the primary as the management API sees it.
+type controlCluster struct {
+	pool    *supervisor.Pool
+	events  *eventQueue
+	sampler *procstat.Sampler // for /stats: CPU percent between two reads
+}
+
+var _ control.Cluster = controlCluster{}
+
+func (a controlCluster) Stats(ctx context.Context) (supervisor.Stats, error) {
+	return a.pool.Stats(ctx)
+}
+
+func (a controlCluster) StartRestart(ctx context.Context, slot int) (<-chan error, error) {
+	return a.pool.StartRestart(ctx, slot)
+}
+
+func (a controlCluster) Scale(ctx context.Context, n int) error { return a.pool.Scale(ctx, n) }
+
+func (a controlCluster) Signal(ctx context.Context, sig syscall.Signal, slot int) error {
+	return a.pool.Signal(ctx, sig, slot)
+}
+
+func (a controlCluster) Stop(timeout time.Duration) {
+	if timeout <= 0 {
+		a.pool.Shutdown(false)
+		return
+	}
+	a.pool.ShutdownWithin(timeout)
+}
+
+func (a controlCluster) Events() (<-chan supervisor.Event, func() uint64, func()) {
+	return a.events.subscribe()
+}
+
+func (a controlCluster) Usage(pid int) (uint64, float64) {
+	rss, cpu, err := a.sampler.Sample(pid)
+	if err != nil {
+		return 0, 0
+	}
+	return rss, cpu
+}
+
+// newMetrics registers the cluster's Prometheus collectors on a registry of
+// the primary's own and returns its /metrics handler.
+func newMetrics(src metrics.Source) (*metrics.Metrics, http.Handler, error) {
+	reg := prometheus.NewRegistry()
+	m, err := metrics.New(reg, src, procstat.NewSampler().SampleAll)
+	if err != nil {
+		return nil, nil, fmt.Errorf("herd: metrics: %w", err)
+	}
+	return m, metrics.Handler(reg), nil
+}
+
+// startControl starts the management API, the ECV and metrics listeners
+// and the periodic stats line; the returned stop ends them.
+func (c *Cluster) startControl(pool *supervisor.Pool, events *eventQueue, sink *logs.Sink, port int, promHandler http.Handler) (func(), error) {
+	cfg := c.cfg
+	if cfg.Control == control.Off && cfg.ControlAddr == "" && cfg.ECVAddr == "" && cfg.MetricsAddr == "" {
+		return func() {}, nil
+	}
+	cl := controlCluster{pool: pool, events: events, sampler: procstat.NewSampler()}
+	srv, err := control.New(control.Config{
+		Name: cfg.Name, Version: version(), Socket: cfg.Control, TCPAddr: cfg.ControlAddr,
+		TokenFile: cfg.TokenFile, ECVPath: cfg.ECVPath, ECVReadOnly: cfg.ECVReadOnly,
+		ECVMonitor: cfg.ECVMonitor, ECVAddr: cfg.ECVAddr, MetricsAddr: cfg.MetricsAddr,
+		Metrics: promHandler, Port: port, Logs: sink, Logger: cfg.Logger,
+	}, cl)
+	if err != nil {
+		return nil, fmt.Errorf("herd: %w", err)
+	}
+	c.control.Store(srv)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := srv.Serve(ctx); err != nil {
+			cfg.Logger.Error("control API", "err", err)
+		}
+	})
+	wg.Go(func() { control.LogStats(ctx, cl, cfg.Logger, cfg.StatsInterval) })
+	return func() {
+		cancel()
+		wg.Wait()
+		c.control.Store(nil)
+	}, nil
+}
+
+// version is the main module's version, for /stats.
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}

@@ -1,0 +1,38 @@
+package control
+
+import (
+	"context"
+	"syscall"
+	"time"
+
+	"github.com/herd-cluster/herd/internal/logs"
+	"github.com/herd-cluster/herd/internal/supervisor"
+)
+
+// Cluster is what the management API needs of the primary.
+type Cluster interface {
+	Stats(ctx context.Context) (supervisor.Stats, error)
+	// StartRestart starts a rolling restart of every slot (slot < 0) or one;
+	// it returns at once; the channel receives the outcome. Errors: supervisor.ErrRolloutInProgress, *supervisor.SlotError, supervisor.ErrShutdown.
+	StartRestart(ctx context.Context, slot int) (<-chan error, error)
+	Scale(ctx context.Context, n int) error                         // *supervisor.RangeError when out of bounds
+	Signal(ctx context.Context, sig syscall.Signal, slot int) error // *supervisor.SlotError
+	Stop(timeout time.Duration)                                     // 0 = the configured shutdown timeout
+	// Events subscribes to every lifecycle event from now on; cancel ends it and closes the channel. The channel is buffered; when a subscriber is too slow, events are dropped for it and the drop count is reported by the returned func.
+	Events() (ch <-chan supervisor.Event, dropped func() uint64, cancel func())
+	// Usage returns the RSS in bytes and CPU percent (of one core, averaged since the previous call for that pid) of the process tree rooted at pid.
+	Usage(pid int) (rss uint64, cpuPercent float64)
+}
+
+// Logs is what GET /logs needs of the primary's worker output: the recent
+// lines of a slot and a subscription to new ones. *logs.Sink implements it.
+type Logs interface {
+	// Tail returns up to n of the slot's most recent lines, oldest first.
+	Tail(slot, n int, stream ...logs.Stream) []logs.Line
+	// Subscribe returns the lines of slot (every slot when slot < 0)
+	// captured from now on, on a channel of buffer lines that drops and
+	// counts what a slow reader cannot take.
+	Subscribe(slot, buffer int) *logs.Subscription
+}
+
+var _ Logs = (*logs.Sink)(nil)

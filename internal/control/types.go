@@ -1,0 +1,146 @@
+package control
+
+import (
+	"time"
+
+	"github.com/herd-cluster/herd/internal/logs"
+	"github.com/herd-cluster/herd/internal/supervisor"
+)
+
+// StatsDoc is the document of GET /stats.
+type StatsDoc struct {
+	Primary PrimaryStats  `json:"primary"`
+	Cluster ClusterStats  `json:"cluster"`
+	Workers []WorkerStats `json:"workers"`
+}
+
+// PrimaryStats describes the primary process.
+type PrimaryStats struct {
+	PID            int     `json:"pid"`
+	UptimeSeconds  float64 `json:"uptime_seconds"`
+	TotalRestarts  uint64  `json:"total_restarts"`
+	TotalCrashes   uint64  `json:"total_crashes"`
+	WorkersSpawned uint64  `json:"workers_spawned"`
+	Version        string  `json:"version"`
+	Name           string  `json:"name"`
+}
+
+// ClusterStats counts the slots by state.
+type ClusterStats struct {
+	Workers           int  `json:"workers"`
+	Active            int  `json:"active"`
+	Starting          int  `json:"starting"`
+	Crashed           int  `json:"crashed"`
+	Disabled          int  `json:"disabled"`
+	MinWorkers        int  `json:"min_workers"`
+	MaxWorkers        int  `json:"max_workers"`
+	ShutdownRequested bool `json:"shutdown_requested"`
+	RestartInProgress bool `json:"restart_in_progress"`
+}
+
+// WorkerStats describes one slot and its current worker.
+type WorkerStats struct {
+	Slot            int        `json:"slot"`
+	PID             int        `json:"pid"`
+	Generation      int        `json:"generation"`
+	Status          string     `json:"status"`
+	Port            int        `json:"port"`
+	StartedAt       *time.Time `json:"started_at"` // null when no worker runs
+	UptimeSeconds   float64    `json:"uptime_seconds"`
+	ExitStatus      int        `json:"exit_status"`
+	CrashCount      int        `json:"crash_count"`       // crashes since the primary started
+	RecentCrashes   int        `json:"crashes_in_window"` // crashes within the crash window
+	RespawnDisabled bool       `json:"respawn_disabled"`
+	RSSBytes        uint64     `json:"rss_bytes"`
+	CPUPercent      float64    `json:"cpu_percent"`
+	Ready           bool       `json:"ready"`
+	StatusText      string     `json:"status_text,omitempty"`
+}
+
+// Event is one lifecycle event as GET /events sends it. Type "dropped" is
+// herd's notice that Dropped events were lost because the client read too
+// slowly.
+type Event struct {
+	Type    string    `json:"type"`
+	Time    time.Time `json:"time"`
+	Slot    int       `json:"slot"`
+	PID     int       `json:"pid"`
+	Gen     int       `json:"gen"`
+	Status  int       `json:"status"`
+	Signal  string    `json:"signal,omitempty"`
+	Crash   bool      `json:"crash"`
+	Reason  string    `json:"reason,omitempty"`
+	Workers int       `json:"workers"`
+	Delay   float64   `json:"delay_seconds,omitempty"`
+	Err     string    `json:"err,omitempty"`
+	Dropped uint64    `json:"dropped,omitempty"`
+}
+
+// EventDropped is the Type of the notice that events were dropped.
+const EventDropped = "dropped"
+
+// LogLine is one line of worker output as GET /logs sends it. Stream
+// "herd" marks herd's notice that Dropped lines were lost because the
+// client read too slowly.
+type LogLine struct {
+	Time    time.Time `json:"time"`
+	Slot    int       `json:"slot"`
+	PID     int       `json:"pid"`
+	Stream  string    `json:"stream"`
+	Text    string    `json:"text"`
+	Dropped uint64    `json:"dropped,omitempty"`
+}
+
+func toEvent(e supervisor.Event) Event {
+	ev := Event{
+		Type: string(e.Type), Time: e.Time, Slot: e.Slot, PID: e.PID, Gen: e.Gen,
+		Status: e.Status, Signal: e.Signal, Crash: e.Crash, Reason: e.Reason,
+		Workers: e.Workers, Delay: e.Delay.Seconds(),
+	}
+	if e.Err != nil {
+		ev.Err = e.Err.Error()
+	}
+	return ev
+}
+
+func toLogLine(l logs.Line) LogLine {
+	return LogLine{Time: l.Time, Slot: l.Slot, PID: l.PID, Stream: l.Stream.String(), Text: l.Text}
+}
+
+// statsDoc builds the /stats document of st.
+func (s *Server) statsDoc(st supervisor.Stats, now time.Time) StatsDoc {
+	doc := StatsDoc{
+		Primary: PrimaryStats{
+			PID: pid, UptimeSeconds: seconds(now.Sub(st.Started)), TotalRestarts: st.TotalRestarts,
+			TotalCrashes: st.TotalCrashes, WorkersSpawned: st.Spawned, Version: s.cfg.Version, Name: s.cfg.Name,
+		},
+		Cluster: ClusterStats{
+			Workers: st.Workers, Active: st.Active, Starting: st.Starting, Crashed: st.Crashed,
+			Disabled: st.Disabled, MinWorkers: st.MinWorkers, MaxWorkers: st.MaxWorkers,
+			ShutdownRequested: st.ShutdownRequested, RestartInProgress: st.RestartInProgress,
+		},
+		Workers: make([]WorkerStats, 0, len(st.Slots)),
+	}
+	for _, w := range st.Slots {
+		ws := WorkerStats{
+			Slot: w.Slot, PID: w.PID, Generation: w.Gen, Status: string(w.Status), Port: w.Port,
+			UptimeSeconds: seconds(w.Uptime), ExitStatus: w.ExitStatus, CrashCount: w.Crashes,
+			RecentCrashes: w.CrashCount, RespawnDisabled: w.RespawnDisabled, Ready: w.Ready,
+			StatusText: w.StatusText,
+		}
+		if !w.StartedAt.IsZero() {
+			t := w.StartedAt
+			ws.StartedAt = &t
+		}
+		if w.PID > 0 {
+			ws.RSSBytes, ws.CPUPercent = s.c.Usage(w.PID)
+		}
+		doc.Workers = append(doc.Workers, ws)
+	}
+	return doc
+}
+
+// seconds returns d in seconds, to the millisecond.
+func seconds(d time.Duration) float64 {
+	return float64(d.Milliseconds()) / 1000
+}
