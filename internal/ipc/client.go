@@ -21,9 +21,6 @@ import (
 // never delays replies.
 const SubscriptionBuffer = 256
 
-// closeFlushTimeout bounds how long Close waits to flush queued messages.
-const closeFlushTimeout = time.Second
-
 // Client is a worker's side of the channel to its primary. Its methods are
 // safe for concurrent use.
 type Client struct {
@@ -115,7 +112,7 @@ func NewClient(ctx context.Context, f *os.File, slot, gen int, opts ...ClientOpt
 	}
 	c := &Client{
 		nc:        nc,
-		out:       newSendQueue(DefaultQueueBytes),
+		out:       newSendQueue(DefaultQueueBytes, false),
 		log:       o.logger,
 		heartbeat: time.Duration(welcome.HeartbeatMS) * time.Millisecond,
 		done:      make(chan struct{}),
@@ -263,7 +260,7 @@ func (c *Client) readLoop(fr *frameReader) {
 // writeLoop writes the send queue to the primary.
 func (c *Client) writeLoop() {
 	defer c.io.Done()
-	if err := c.out.run(c.nc, 0); err != nil {
+	if err := c.out.run(c.nc, DefaultWriteTimeout); err != nil {
 		c.fail(fmt.Errorf("ipc: write: %w", err), false)
 	}
 	_ = c.nc.Close()

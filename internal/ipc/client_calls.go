@@ -113,9 +113,18 @@ func (c *Client) call(ctx context.Context, m *Message) (json.RawMessage, error) 
 		c.mu.Unlock()
 		return nil, c.closedErr()
 	}
+	alone := len(c.pending) == 0
 	c.pending[m.ID] = ch
 	c.mu.Unlock()
-	if err := c.send(m); err != nil {
+	b, err := encode(m)
+	switch {
+	case err != nil:
+	case alone: // write on the spot; a call in flight would batch better
+		err = c.queued(c.out.writeNow(b, c.nc, DefaultWriteTimeout))
+	default:
+		err = c.queued(c.out.push(b))
+	}
+	if err != nil {
 		c.forget(m.ID)
 		return nil, err
 	}
@@ -147,18 +156,21 @@ func (c *Client) send(m *Message) error {
 	if err != nil {
 		return err
 	}
-	return c.push(b)
+	return c.queued(c.out.push(b))
 }
 
-// push queues an encoded frame, translating the queue's errors.
-func (c *Client) push(b *[]byte) error {
-	switch err := c.out.push(b); {
+// queued handles the outcome of queueing or writing a frame.
+func (c *Client) queued(err error) error {
+	switch {
+	case err == nil:
+		return nil
 	case errors.Is(err, ErrClosed):
 		return c.closedErr()
-	case err != nil:
+	case errors.Is(err, ErrQueueFull):
 		return fmt.Errorf("%w: the primary is not reading", err)
 	}
-	return nil
+	c.fail(fmt.Errorf("ipc: write: %w", err), false)
+	return c.closedErr()
 }
 
 // deliverReply hands a reply to the call waiting for it.

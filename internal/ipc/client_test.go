@@ -74,6 +74,13 @@ func TestDelegateErrors(t *testing.T) {
 			t.Errorf("got %v; want a handler_error with the handler's message", err)
 		}
 	})
+	t.Run("handler-panic", func(t *testing.T) {
+		_, err := cl.Delegate(ctxT(t), "panic", nil)
+		var re *RemoteError
+		if !errors.As(err, &re) || re.Code != CodeHandlerError || re.Message != "handler panicked: boom" {
+			t.Errorf("got %v; want a handler_error about the panic", err)
+		}
+	})
 	t.Run("ctx-timeout", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 		defer cancel()

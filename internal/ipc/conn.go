@@ -11,6 +11,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -72,7 +73,8 @@ type ConnOptions struct {
 	// discards them.
 	Logger *slog.Logger
 	// OnHeartbeat, if not nil, is called on the read goroutine with each
-	// heartbeat's cumulative request count and gauges. It must not block.
+	// heartbeat's cumulative request count and gauges (a map the callback
+	// may keep). It must not block.
 	OnHeartbeat func(requests uint64, gauges map[string]float64)
 }
 
@@ -120,6 +122,7 @@ type Conn struct {
 	reqs       chan *Message // to idle request goroutines
 	requesters atomic.Int32  // request goroutines running
 	idle       atomic.Int32  // request goroutines waiting on reqs
+	inFlight   atomic.Int32  // requests not yet answered
 
 	lastBeat atomic.Int64 // unix nanoseconds
 	requests atomic.Uint64
@@ -127,7 +130,7 @@ type Conn struct {
 
 	mu       sync.Mutex
 	err      error
-	topics   map[string]int
+	topics   map[string]struct{}
 	prepares map[int][]chan error
 }
 
@@ -143,12 +146,12 @@ func Serve(f *os.File, slot, pid int, h Handler, opts ConnOptions) *Conn {
 		h:        h,
 		opts:     opts,
 		log:      opts.Logger.With("slot", slot, "pid", pid),
-		out:      newSendQueue(opts.QueueBytes),
+		out:      newSendQueue(opts.QueueBytes, true),
 		ctx:      ctx,
 		cancel:   cancel,
 		done:     make(chan struct{}),
 		reqs:     make(chan *Message),
-		topics:   make(map[string]int),
+		topics:   make(map[string]struct{}),
 		prepares: make(map[int][]chan error),
 	}
 	nc, err := net.FileConn(f)
@@ -220,7 +223,8 @@ func (c *Conn) Hello() (lang string, ok bool) {
 func (c *Conn) Subscribed(topic string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.topics[topic] > 0
+	_, ok := c.topics[topic]
+	return ok
 }
 
 // Publish sends payload on topic to the worker if it is subscribed to
@@ -235,7 +239,8 @@ func (c *Conn) Publish(topic string, payload json.RawMessage) bool {
 	return c.Send(&Message{T: MsgPublish, Topic: topic, Payload: payload}) == nil
 }
 
-// Send queues m for the worker without blocking. When the send queue is
+// Send queues m for the worker without blocking. Messages sent before the
+// worker's hello is accepted follow the welcome. When the send queue is
 // full the connection is closed as stuck and Send returns an error matching
 // ErrStuck; after the connection ended it returns an error matching
 // ErrClosed.
@@ -244,13 +249,31 @@ func (c *Conn) Send(m *Message) error {
 	if err != nil {
 		return err
 	}
-	switch err := c.out.push(b); {
+	return c.queued(c.out.push(b))
+}
+
+// sendNow is Send for the connection's own goroutines, which may write
+// on the spot (see sendQueue.writeNow).
+func (c *Conn) sendNow(m *Message) error {
+	b, err := encode(m)
+	if err != nil {
+		return err
+	}
+	return c.queued(c.out.writeNow(b, c.nc, c.opts.WriteTimeout))
+}
+
+// queued handles the outcome of queueing or writing a frame.
+func (c *Conn) queued(err error) error {
+	switch {
 	case errors.Is(err, ErrQueueFull):
 		err = fmt.Errorf("%w: send queue over %d bytes", ErrStuck, c.opts.QueueBytes)
 		c.fail(err, nil)
 		return err
-	case err != nil:
+	case errors.Is(err, ErrClosed):
 		return err
+	case err != nil:
+		c.writeFailed(err)
+		return fmt.Errorf("%w: %w", ErrClosed, err)
 	}
 	return nil
 }
@@ -279,7 +302,7 @@ func (c *Conn) Prepare(ctx context.Context, index, total, epoch int) error {
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-c.done:
+	case <-c.ctx.Done():
 		return ErrClosed
 	}
 }
@@ -311,12 +334,12 @@ func (c *Conn) fail(err error, last *Message) {
 		c.err = err
 		c.mu.Unlock()
 		c.logEnd(err)
-		c.cancel()
 		var b *[]byte
 		if last != nil {
 			b, _ = encode(last)
 		}
-		c.out.close(b)
+		c.out.close(b) // before cancel: no reply to a canceled call goes out
+		defer c.cancel()
 		if c.nc == nil {
 			return
 		}
@@ -324,7 +347,7 @@ func (c *Conn) fail(err error, last *Message) {
 			_ = c.nc.Close()
 			return
 		}
-		_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+		_ = c.nc.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
 	})
 }
 
@@ -343,15 +366,22 @@ func (c *Conn) logEnd(err error) {
 // writeLoop writes the send queue to the worker.
 func (c *Conn) writeLoop() {
 	defer c.wg.Done()
-	err := c.out.run(c.nc, c.opts.WriteTimeout)
-	if errors.Is(err, os.ErrDeadlineExceeded) {
+	if err := c.out.run(c.nc, c.opts.WriteTimeout); err != nil {
+		c.writeFailed(err)
+	}
+	c.fail(ErrClosed, nil)
+	_ = c.nc.Close()
+}
+
+// writeFailed ends the connection after a failed write.
+func (c *Conn) writeFailed(err error) {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
 		err = fmt.Errorf("%w: write blocked for %v", ErrStuck, c.opts.WriteTimeout)
-	} else if err != nil {
+	case errors.Is(err, syscall.EPIPE), errors.Is(err, syscall.ECONNRESET):
+		err = fmt.Errorf("ipc: worker closed the connection: %w", io.EOF)
+	default:
 		err = fmt.Errorf("ipc: write: %w", err)
 	}
-	if err == nil {
-		err = ErrClosed
-	}
 	c.fail(err, nil)
-	_ = c.nc.Close()
 }

@@ -81,7 +81,13 @@ func (c *Conn) handshake(fr *frameReader) bool {
 	if c.opts.Heartbeat > 0 {
 		hb = max(hb, 1)
 	}
-	return c.Send(&Message{T: MsgWelcome, V: Version, HeartbeatMS: hb}) == nil
+	welcome, err := encode(&Message{T: MsgWelcome, V: Version, HeartbeatMS: hb})
+	if err != nil {
+		c.fail(err, nil)
+		return false
+	}
+	c.out.release(welcome)
+	return true
 }
 
 // dispatch handles one message after the hello; false ends the read loop.
@@ -96,9 +102,9 @@ func (c *Conn) dispatch(m *Message) bool {
 	case MsgDelegate, MsgStats, MsgStatus, MsgECV:
 		return c.startRequest(m)
 	case MsgNotify:
-		c.h.Notify(c.slot, m.Type, m.Payload)
+		c.safely(m, func() { c.h.Notify(c.slot, m.Type, m.Payload) })
 	case MsgRecycle:
-		c.h.Recycle(c.slot, m.Reason)
+		c.safely(m, func() { c.h.Recycle(c.slot, m.Reason) })
 	case MsgSubscribe, MsgUnsubscribe:
 		c.subscribe(m.Topic, m.T == MsgSubscribe)
 	case MsgPrepared:
@@ -113,17 +119,25 @@ func (c *Conn) dispatch(m *Message) bool {
 	return true
 }
 
-// subscribe counts subscriptions to topic, so that a client's several
-// subscribers are undone only by as many unsubscribes.
+// safely runs a Handler method on the read goroutine, logging a panic
+// instead of crashing the primary.
+func (c *Conn) safely(m *Message, f func()) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.log.Error("ipc: handler panicked", "t", m.T, "type", m.Type, "panic", v)
+		}
+	}()
+	f()
+}
+
+// subscribe adds topic to the worker's subscriptions, or removes it.
+// Subscriptions are a set: one unsubscribe undoes any number of subscribes.
 func (c *Conn) subscribe(topic string, on bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	switch {
-	case on:
-		c.topics[topic]++
-	case c.topics[topic] > 1:
-		c.topics[topic]--
-	default:
+	if on {
+		c.topics[topic] = struct{}{}
+	} else {
 		delete(c.topics, topic)
 	}
 }
@@ -153,6 +167,7 @@ const maxIdleRequesters = 16
 // leaving the worker's later frames unread. False means the connection
 // ended while waiting.
 func (c *Conn) startRequest(m *Message) bool {
+	c.inFlight.Add(1)
 	select {
 	case c.reqs <- m:
 		return true
@@ -168,6 +183,7 @@ func (c *Conn) startRequest(m *Message) bool {
 	case c.reqs <- m:
 		return true
 	case <-c.ctx.Done():
+		c.inFlight.Add(-1)
 		return false
 	}
 }
@@ -220,8 +236,15 @@ func (c *Conn) serveRequest(m *Message) {
 	}
 }
 
-// call runs the Handler method for request m.
-func (c *Conn) call(ctx context.Context, m *Message) (json.RawMessage, error) {
+// call runs the Handler method for request m. A panicking handler fails
+// the request instead of the primary.
+func (c *Conn) call(ctx context.Context, m *Message) (payload json.RawMessage, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.log.Error("ipc: handler panicked", "t", m.T, "type", m.Type, "panic", v)
+			payload, err = nil, fmt.Errorf("handler panicked: %v", v)
+		}
+	}()
 	switch m.T {
 	case MsgDelegate:
 		return c.h.Delegate(ctx, c.slot, m.Type, m.Payload)
@@ -253,10 +276,14 @@ func (c *Conn) reply(m *Message, payload json.RawMessage, err error) {
 	default:
 		r.Code, r.Error = CodeHandlerError, err.Error()
 	}
-	err = c.Send(r)
+	if c.inFlight.Add(-1) == 0 { // alone: write on the spot
+		err = c.sendNow(r)
+	} else { // let the writer batch this reply with the others
+		err = c.Send(r)
+	}
 	if err != nil && r.Payload != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrStuck) {
 		// The handler's payload could not be encoded (not JSON, too large).
-		err = c.Send(&Message{T: MsgReply, ID: m.ID, Code: CodeHandlerError, Error: err.Error()})
+		err = c.sendNow(&Message{T: MsgReply, ID: m.ID, Code: CodeHandlerError, Error: err.Error()})
 	}
 	if err != nil && !errors.Is(err, ErrClosed) {
 		c.log.Debug("ipc: reply not sent", "id", m.ID, "err", err)

@@ -98,10 +98,11 @@ func TestHelloTimeout(t *testing.T) {
 }
 
 func TestDialTimeout(t *testing.T) {
-	_, w, err := Pair() // nobody serves the primary's end
+	p, w, err := Pair() // nobody serves the primary's end
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer p.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if _, err := NewClient(ctx, w, 0, 1); !errors.Is(err, context.DeadlineExceeded) {
@@ -264,5 +265,25 @@ func TestServeNotSocket(t *testing.T) {
 	waitDone(t, conn.Done())
 	if conn.Err() == nil || conn.Publish("", nil) {
 		t.Errorf("Err() = %v; want an error, and Publish false", conn.Err())
+	}
+}
+
+// TestSendBeforeHello: messages sent before the hello follow the welcome.
+func TestSendBeforeHello(t *testing.T) {
+	conn, w := serve(t, newTestHandler(), ConnOptions{})
+	if err := conn.Rebalance(1, 2, 3); err != nil {
+		t.Fatal(err)
+	}
+	if !conn.Publish("", json.RawMessage(`"early"`)) {
+		t.Fatal("broadcast before hello: false")
+	}
+	if _, err := w.Write(rawHello); err != nil {
+		t.Fatal(err)
+	}
+	fr := newFrameReader(w)
+	for _, want := range []string{MsgWelcome, MsgRebalance, MsgPublish} {
+		if m, err := fr.next(); err != nil || m.T != want {
+			t.Fatalf("got %+v, %v; want %s", m, err, want)
+		}
 	}
 }

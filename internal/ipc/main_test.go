@@ -25,8 +25,9 @@ func withVersion(v int) ClientOption {
 }
 
 // testHandler is a Handler whose delegated types are: "echo" (returns the
-// payload), "fail" (an error), "block" (waits for ctx), "stall" (waits for
-// release, ignoring ctx); anything else has no handler.
+// payload), "fail" (an error), "panic", "block" (waits for ctx), "stall"
+// (waits for release, ignoring ctx), "big" (a 256 KiB reply); anything else
+// has no handler.
 type testHandler struct {
 	calls   atomic.Int64 // Handler calls of any kind
 	release chan struct{}
@@ -48,6 +49,8 @@ func (h *testHandler) Delegate(ctx context.Context, slot int, typ string, payloa
 		return payload, nil
 	case "fail":
 		return nil, errors.New("database is down")
+	case "panic":
+		panic("boom")
 	case "block":
 		<-ctx.Done()
 		return nil, ctx.Err()

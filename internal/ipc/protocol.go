@@ -18,7 +18,11 @@
 // the connection with an error, never a crash or a stall of the primary.
 package ipc
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/herd-cluster/herd/internal/envvar"
+)
 
 const (
 	// Version is the protocol's major version, sent in hello and welcome.
@@ -28,7 +32,7 @@ const (
 	MaxFrame = 1 << 20
 	// EnvFD names the environment variable holding the number of the
 	// worker's inherited IPC socket fd.
-	EnvFD = "HERD_IPC"
+	EnvFD = envvar.IPC
 )
 
 // Message kinds: the value of the "t" field.
