@@ -7,8 +7,7 @@ import "context"
 // least one worker is ACTIVE and none is DISABLED.
 func (c *Cluster) ecvState() (enabled, healthy bool, reason string) {
 	if srv := c.control.Load(); srv != nil {
-		enabled, healthy, reason = srv.ECV()
-		if !enabled || !healthy {
+		if enabled, healthy, reason = srv.ECV(); !enabled || !healthy {
 			return enabled, healthy, reason
 		}
 	}

@@ -164,6 +164,13 @@ func logEvent(log *slog.Logger, e Event) {
 	case EventSignal:
 		msg = "signal received"
 		attrs = append(attrs, slog.String("signal", e.Signal))
+	case supervisor.EventHung:
+		level, msg = slog.LevelWarn, "worker hung: replacing it"
+	case supervisor.EventRecycle:
+		msg = "recycling worker"
+	case supervisor.EventAutoscale:
+		msg = "autoscaling"
+		attrs = append(attrs, slog.Int("workers", e.Workers))
 	case supervisor.EventShutdown:
 		msg = "all workers stopped"
 	case supervisor.EventRespawnScheduled:

@@ -108,12 +108,14 @@ func startCluster(t *testing.T, cfg herd.Config, helper, work string) *testClust
 
 // startClusterWith is startCluster with a hook that sets up the Cluster
 // (its delegation handlers) before it runs.
-func startClusterWith(t *testing.T, cfg herd.Config, helper, work string, setup func(*herd.Cluster)) *testCluster {
+func startClusterWith(t *testing.T, cfg herd.Config, helper, work string, setup func(*herd.Cluster), command ...string) *testCluster {
 	t.Helper()
 	tc := &testCluster{ev: newRecorder(), out: t.TempDir(), done: make(chan error, 1)}
 	cfg.Env = append(cfg.Env, outEnv+"="+tc.out)
 	var w herd.Work
-	if helper != "" {
+	if len(command) > 0 {
+		cfg.Command = command
+	} else if helper != "" {
 		cfg.Command = []string{os.Args[0]}
 		cfg.Env = append(cfg.Env, helperEnv+"="+helper)
 	} else {

@@ -116,6 +116,18 @@ func runHelper(name string) int {
 var works = map[string]herd.Work{
 	"http": httpWork,
 	"ipc":  ipcWork,
+	// ecv serves the worker-side ECV handler; it fails validation while
+	// HERD_TEST_OUT/sick exists.
+	"ecv": func(ctx context.Context, w *herd.Worker) error {
+		mux := http.NewServeMux()
+		mux.Handle("/ecv", w.ECVHandler(func(*http.Request) error {
+			if _, err := os.Stat(os.Getenv(outEnv) + "/sick"); err == nil {
+				return errors.New("database unreachable")
+			}
+			return nil
+		}))
+		return w.ServeHTTP(ctx, mux)
+	},
 	// leak grows by 4 MiB every 20ms once ready, like a leaking server.
 	"leak": func(ctx context.Context, w *herd.Worker) error {
 		report(map[string]any{"pid": os.Getpid(), "slot": w.ID(), "gen": w.Generation()})

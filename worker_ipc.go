@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/herd-cluster/herd/internal/control"
 	"github.com/herd-cluster/herd/internal/ipc"
 )
 
@@ -157,4 +158,31 @@ func (w *Worker) openChannel(ctx context.Context) error {
 	}
 	w.ipc = c
 	return nil
+}
+
+// ECVHandler returns cluster2's ECV endpoint for the app's own mux (mount
+// it at /ecv): 200 and "status=AVAILABLE&ServeTraffic=true&…" while the
+// primary's ECV is enabled and healthy and validate (when not nil) returns
+// nil; 400 and "status=DISABLED&ServeTraffic=false&…&reason=…" otherwise.
+// Operators take the node out of rotation with `herd ecv disable`.
+func (w *Worker) ECVHandler(validate func(*http.Request) error) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		enabled, healthy, reason := true, true, ""
+		if w.ipc != nil {
+			var err error
+			enabled, healthy, reason, err = w.ipc.ECV(r.Context())
+			if err != nil {
+				healthy, reason = false, "asking the primary: "+err.Error()
+			}
+		}
+		switch {
+		case !enabled:
+			healthy, reason = false, "disabled by an operator"
+		case healthy && validate != nil:
+			if err := validate(r); err != nil {
+				healthy, reason = false, err.Error()
+			}
+		}
+		control.WriteECV(rw, healthy, w.port, reason)
+	})
 }

@@ -96,7 +96,12 @@ func (s *Server) handleECV(w http.ResponseWriter, r *http.Request) {
 			healthy, reason = false, "no worker is ACTIVE"
 		}
 	}
-	serve := enabled && healthy
+	s.ecv.write(w, enabled && healthy, reason)
+}
+
+// write answers an ECV probe: 200 and status=AVAILABLE when serve, 400
+// and status=DISABLED otherwise, never cached.
+func (e *ecv) write(w http.ResponseWriter, serve bool, reason string) {
 	h := w.Header()
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
@@ -105,7 +110,26 @@ func (s *Server) handleECV(w http.ResponseWriter, r *http.Request) {
 		code = http.StatusBadRequest
 	}
 	w.WriteHeader(code)
-	_, _ = io.WriteString(w, s.ecv.body(serve, reason, time.Now()))
+	_, _ = io.WriteString(w, e.body(serve, reason, time.Now()))
+}
+
+var (
+	hostOnce         sync.Once
+	hostIP, hostName string
+)
+
+// WriteECV answers a load balancer's ECV probe for an app on port exactly
+// as GET /ecv on the control listener does. The library's worker-side ECV
+// handler uses it.
+func WriteECV(w http.ResponseWriter, serve bool, port int, reason string) {
+	hostOnce.Do(func() { hostIP, hostName = firstIPv4(), hostnameOrEmpty() })
+	e := &ecv{ip: hostIP, hostname: hostName, port: port}
+	e.write(w, serve, reason)
+}
+
+func hostnameOrEmpty() string {
+	h, _ := os.Hostname()
+	return h
 }
 
 // handleECVSet returns the handler of POST ECVPath/enable or /disable.

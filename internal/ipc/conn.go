@@ -351,6 +351,9 @@ func (c *Conn) fail(err error, last *Message) {
 	})
 }
 
+// errNoHello is why the channel of a worker that never said hello closes.
+var errNoHello = errors.New("no hello")
+
 // logEnd logs why the connection ended, at a level matching whose fault
 // it is.
 func (c *Conn) logEnd(err error) {
@@ -358,6 +361,10 @@ func (c *Conn) logEnd(err error) {
 	case errors.Is(err, ErrClosed):
 	case errors.Is(err, io.EOF):
 		c.log.Debug("ipc: worker closed the connection")
+	case errors.Is(err, errNoHello):
+		// The channel is optional: a command that does not speak the
+		// protocol never says hello, and that is no fault.
+		c.log.Debug("ipc: the worker does not use its channel", "err", err)
 	default:
 		c.log.Error("ipc: closing worker connection", "err", err)
 	}

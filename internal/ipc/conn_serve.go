@@ -52,7 +52,7 @@ func (c *Conn) handshake(fr *frameReader) bool {
 	_ = c.nc.SetReadDeadline(time.Now().Add(c.opts.HelloTimeout))
 	m, err := fr.next()
 	if errors.Is(err, os.ErrDeadlineExceeded) {
-		err = fmt.Errorf("%w: no hello within %v", ErrProtocol, c.opts.HelloTimeout)
+		err = fmt.Errorf("%w: %w within %v", ErrProtocol, errNoHello, c.opts.HelloTimeout)
 		c.fail(err, &Message{T: MsgError, Code: CodeProtocol, Error: err.Error()})
 		return false
 	}
