@@ -67,9 +67,20 @@ type channels struct {
 	log       *slog.Logger
 	heartbeat time.Duration
 
+	// greet, when set, is called with each new channel, under mu: what
+	// every channel must be told (the cluster view) is either seen by a
+	// sender iterating with each, or by greet.
+	greet func(wc workerChannel)
+
 	mu    sync.Mutex
-	conns map[int]*ipc.Conn // by pid
+	conns map[int]workerChannel // by pid
 	wg    sync.WaitGroup
+}
+
+// workerChannel is the channel of one worker and its slot.
+type workerChannel struct {
+	slot int
+	conn *ipc.Conn
 }
 
 // open makes the channel of a worker about to start in slot.
@@ -93,7 +104,11 @@ func (ch *channels) open(slot, gen int) (*os.File, func(pid int), error) {
 			},
 		})
 		ch.mu.Lock()
-		ch.conns[pid] = conn
+		wc := workerChannel{slot: slot, conn: conn}
+		ch.conns[pid] = wc
+		if ch.greet != nil {
+			ch.greet(wc)
+		}
 		ch.mu.Unlock()
 		ch.wg.Add(1)
 		go func() {
@@ -113,19 +128,29 @@ func (ch *channels) publish(topic string, payload json.RawMessage) int {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	n := 0
-	for _, conn := range ch.conns {
-		if conn.Publish(topic, payload) {
+	for _, wc := range ch.conns {
+		if wc.conn.Publish(topic, payload) {
 			n++
 		}
 	}
 	return n
 }
 
+// each calls fn with every channel, under the lock new channels are
+// greeted under. fn must not block.
+func (ch *channels) each(fn func(wc workerChannel)) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	for _, wc := range ch.conns {
+		fn(wc)
+	}
+}
+
 // closeAll closes every channel and waits for their goroutines.
 func (ch *channels) closeAll() {
 	ch.mu.Lock()
-	for _, conn := range ch.conns {
-		conn.Close()
+	for _, wc := range ch.conns {
+		wc.conn.Close()
 	}
 	ch.mu.Unlock()
 	ch.wg.Wait()
@@ -166,20 +191,22 @@ func (h handler) Notify(slot int, typ string, payload json.RawMessage) {
 	}
 }
 
+// Stats answers with the GET /stats document.
 func (h handler) Stats(ctx context.Context) (json.RawMessage, error) {
-	st, err := h.c.Stats(ctx)
+	doc, err := h.c.statsDoc(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(st)
+	return json.Marshal(doc)
 }
 
+// Status answers with the worker's own entry of the GET /stats document.
 func (h handler) Status(ctx context.Context, slot int) (json.RawMessage, error) {
-	st, err := h.c.Stats(ctx)
+	doc, err := h.c.statsDoc(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for _, w := range st.Slots {
+	for _, w := range doc.Workers {
 		if w.Slot == slot {
 			return json.Marshal(w)
 		}

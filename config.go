@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -239,6 +240,31 @@ type Config struct {
 	// StatsInterval, when set, logs a one-line cluster summary this often.
 	StatsInterval time.Duration
 
+	// Registry, when set, joins this node to a multi-node cluster through
+	// etcd ("etcd://host:port[,host:port]"): each worker gets a cluster-wide
+	// index (base + slot) and the total, as HERD_CLUSTER_INDEX, _TOTAL and
+	// _EPOCH and through Worker.OnRebalance. ClusterKey names the cluster
+	// (required with Registry); ClusterEnv separates environments (empty
+	// means "production"); InstanceID names this node (empty means a new
+	// UUID); ClusterTTL is the lease (zero means 10s, at least 2s).
+	Registry    string
+	ClusterKey  string
+	ClusterEnv  string
+	InstanceID  string
+	ClusterTTL  time.Duration
+	Consistency string // "strict" (the default) or "eventual"
+	Order       string // "join" (the default) or "id"
+	// ClusterBase and ClusterTotal give a static cluster instead: slot s is
+	// index ClusterBase+s of ClusterTotal, epoch 0. ClusterTotal 0 means
+	// none.
+	ClusterBase, ClusterTotal int
+	// OnRebalance is what command workers get when their index changes:
+	// "restart" (a rolling restart, so they start with the new
+	// HERD_CLUSTER_* values), "signal:NAME" (the signal; they may ask their
+	// index over IPC) or "none". Empty means "restart". Go workers are told
+	// over IPC.
+	OnRebalance string
+
 	// SingleProcess runs the Go work in this process, with no primary and no
 	// workers, for development. It needs Workers <= 1 and no Command.
 	SingleProcess bool
@@ -378,6 +404,18 @@ func (c Config) Validate() error {
 		return fmt.Errorf("max-age-jitter %s must be below max-age %s", c.MaxAgeJitter, c.MaxAge)
 	case c.ScaleDownCPU < 0 || c.ScaleDownCPU >= c.ScaleUpCPU:
 		return fmt.Errorf("scale-down-cpu %.0f%% must be at least 0 and below scale-up-cpu %.0f%%", c.ScaleDownCPU, c.ScaleUpCPU)
+	case c.Registry != "" && c.ClusterKey == "":
+		return fmt.Errorf("registry needs a cluster-key")
+	case c.Registry != "" && c.ClusterTotal > 0:
+		return fmt.Errorf("choose a registry or a static cluster-base/cluster-total, not both")
+	case c.ClusterTotal < 0 || c.ClusterBase < 0 || (c.ClusterTotal > 0 && c.ClusterBase+c.Workers > c.ClusterTotal):
+		return fmt.Errorf("cluster-base %d + %d workers does not fit in cluster-total %d", c.ClusterBase, c.Workers, c.ClusterTotal)
+	case c.Consistency != "" && c.Consistency != "strict" && c.Consistency != "eventual":
+		return fmt.Errorf("consistency: %q is neither strict nor eventual", c.Consistency)
+	case c.Order != "" && c.Order != "join" && c.Order != "id":
+		return fmt.Errorf("order: %q is neither join nor id", c.Order)
+	case c.OnRebalance != "" && c.OnRebalance != "restart" && c.OnRebalance != "none" && !strings.HasPrefix(c.OnRebalance, "signal:"):
+		return fmt.Errorf("on-rebalance: %q is none of restart, signal:NAME, none", c.OnRebalance)
 	case c.SingleProcess && (c.Workers > 1 || len(c.Command) > 0):
 		return fmt.Errorf("single-process mode runs one Go worker in-process: it takes neither workers > 1 nor a command")
 	}

@@ -105,6 +105,15 @@ func (c *Cluster) startControl(pool *supervisor.Pool, events *eventQueue, sink *
 	}, nil
 }
 
+// statsDoc is the GET /stats document of the cluster now.
+func (c *Cluster) statsDoc(ctx context.Context) (control.StatsDoc, error) {
+	st, err := c.Stats(ctx)
+	if err != nil {
+		return control.StatsDoc{}, err
+	}
+	return control.NewStatsDoc(st, time.Now(), c.cfg.Name, version(), nil), nil
+}
+
 // version is the main module's version, for /stats.
 func version() string {
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/herd-cluster/herd/internal/control"
 	"github.com/herd-cluster/herd/internal/envvar"
-	"github.com/herd-cluster/herd/internal/ipc"
 	"github.com/herd-cluster/herd/internal/procstat"
 	"github.com/herd-cluster/herd/internal/supervisor"
 )
@@ -90,7 +89,7 @@ func New(cfg Config, work Work) (*Cluster, error) {
 		return nil, errors.New("herd: both work and a command given; choose one")
 	}
 	c := &Cluster{cfg: cfg.withDefaults(), work: work, stop: make(chan struct{})}
-	c.channels = &channels{c: c, conns: make(map[int]*ipc.Conn)}
+	c.channels = &channels{c: c, conns: make(map[int]workerChannel)}
 	c.sampler = procstat.NewSampler()
 	if work != nil && !c.cfg.SingleProcess && !IsWorker() {
 		exe, err := os.Executable()

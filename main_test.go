@@ -116,6 +116,24 @@ func runHelper(name string) int {
 var works = map[string]herd.Work{
 	"http": httpWork,
 	"ipc":  ipcWork,
+	// cluster reports its cluster-wide index at start, at every rebalance
+	// and at every prepare.
+	"cluster": func(ctx context.Context, w *herd.Worker) error {
+		idx, total, epoch, ok := w.ClusterIndex()
+		report(map[string]any{"pid": os.Getpid(), "slot": w.ID(), "index": idx, "total": total, "epoch": epoch, "ok": ok})
+		w.OnRebalance(func(i, t int, e int64) {
+			report(map[string]any{"pid": os.Getpid(), "slot": w.ID(), "index": i, "total": t, "epoch": e, "ok": true})
+		})
+		w.OnPrepare(func(ctx context.Context, i, t int, e int64) error {
+			report(map[string]any{"pid": os.Getpid(), "slot": w.ID(), "prepare": i, "epoch": e})
+			return nil
+		})
+		if err := w.Ready(); err != nil {
+			return err
+		}
+		<-ctx.Done()
+		return nil
+	},
 	// ecv serves the worker-side ECV handler; it fails validation while
 	// HERD_TEST_OUT/sick exists.
 	"ecv": func(ctx context.Context, w *herd.Worker) error {
@@ -199,7 +217,7 @@ func ipcWork(ctx context.Context, w *herd.Worker) error {
 	tcancel()
 	r["slow_deadline"] = errors.Is(err, context.DeadlineExceeded)
 	if st, err := w.ClusterStats(ctx); err == nil {
-		r["stats_workers"] = st.Workers
+		r["stats_workers"] = st.Cluster.Workers
 	}
 	report(r)
 	if err := w.Ready(); err != nil {

@@ -61,6 +61,14 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 	defer ch.closeAll()
 	launcher := c.launcher(set, nl.Addr(), sink, spawner)
 	launcher.Channel = ch.open
+	var nd *node
+	if c.clustered() {
+		if nd, err = c.newNode(m); err != nil {
+			return err
+		}
+		launcher.ExtraEnv = nd.env
+		ch.greet = nd.greet
+	}
 	pool := supervisor.New(supervisor.Config{
 		Workers: cfg.Workers, MinWorkers: cfg.MinWorkers, MaxWorkers: cfg.MaxWorkers,
 		ReadyByNotify: cfg.Ready == ReadyNotify, ReadyDelay: cfg.ReadyDelay,
@@ -87,6 +95,12 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 	defer stopControl()
 
 	go forwardNotifications(nl, pool)
+	if nd != nil {
+		nodeCtx, leave := context.WithCancel(context.Background())
+		nodeDone := make(chan struct{})
+		go func() { defer close(nodeDone); nd.run(nodeCtx, pool, events) }()
+		defer func() { leave(); <-nodeDone }()
+	}
 	monCtx, stopMonitor := context.WithCancel(ctx)
 	monDone := make(chan struct{})
 	go func() { defer close(monDone); c.monitor(monCtx, pool, c.sampler) }()

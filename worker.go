@@ -35,6 +35,7 @@ type Worker struct {
 
 	idleTimeout time.Duration // for the stream listeners; 0: none
 	ipc         *ipc.Client   // the channel to the primary; nil: none
+	cluster     clusterIndex  // the cluster-wide index, with membership
 	local       *Cluster      // single-process mode: delegate in-process
 
 	mu      sync.Mutex
@@ -203,6 +204,9 @@ func workerFromEnv() (*Worker, error) {
 		if *v.dst, err = atoiEnv(v.key, 0); err != nil {
 			return nil, err
 		}
+	}
+	if err := w.cluster.fromEnv(); err != nil {
+		return nil, err
 	}
 	n, err := atoiEnv(envvar.ListenFDs, 0)
 	if err != nil {

@@ -77,25 +77,26 @@ func (w *Worker) Subscribe(topic string) (<-chan Message, func(), error) {
 	return out, cancel, nil
 }
 
-// ClusterStats returns the cluster's stats, as the primary's Stats does.
-func (w *Worker) ClusterStats(ctx context.Context) (Stats, error) {
-	var st Stats
+// ClusterStats returns the cluster's stats: the document GET /stats
+// serves, which workers in any language receive over IPC.
+func (w *Worker) ClusterStats(ctx context.Context) (StatsDoc, error) {
+	var doc StatsDoc
 	if w.ipc == nil {
-		return st, ErrNoChannel
+		return doc, ErrNoChannel
 	}
 	raw, err := w.ipc.Stats(ctx)
 	if err != nil {
-		return st, err
+		return doc, err
 	}
-	if err := json.Unmarshal(raw, &st); err != nil {
-		return st, fmt.Errorf("herd: stats from the primary: %w", err)
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return doc, fmt.Errorf("herd: stats from the primary: %w", err)
 	}
-	return st, nil
+	return doc, nil
 }
 
-// Status returns this worker's own entry in the cluster's stats.
-func (w *Worker) Status(ctx context.Context) (WorkerStats, error) {
-	var ws WorkerStats
+// Status returns this worker's own entry of the stats document.
+func (w *Worker) Status(ctx context.Context) (WorkerDoc, error) {
+	var ws WorkerDoc
 	if w.ipc == nil {
 		return ws, ErrNoChannel
 	}
@@ -108,6 +109,13 @@ func (w *Worker) Status(ctx context.Context) (WorkerStats, error) {
 	}
 	return ws, nil
 }
+
+// StatsDoc is the cluster's stats as GET /stats and the IPC stats message
+// carry them (JSON with snake_case names).
+type StatsDoc = control.StatsDoc
+
+// WorkerDoc is one slot's entry of a StatsDoc.
+type WorkerDoc = control.WorkerStats
 
 // Recycle asks the primary to replace this worker gracefully: a new worker
 // is started and this one is asked to stop once the new one is ready.
@@ -157,6 +165,7 @@ func (w *Worker) openChannel(ctx context.Context) error {
 		return fmt.Errorf("herd: channel to the primary: %w", err)
 	}
 	w.ipc = c
+	c.OnRebalance(w.cluster.apply)
 	return nil
 }
 

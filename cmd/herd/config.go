@@ -15,18 +15,18 @@ import (
 // workerEnv lists the HERD_ variables that are not flags: herd sets them in
 // workers' environments (a herd may run inside another herd's worker), so
 // they are not mistaken for misspelt flags. HERD_IPC and HERD_CLUSTER_* are
-// named by SPEC.md §3 and §5.
+// named by SPEC.md §3 and §5. HERD_CLUSTER_TOTAL is also --cluster-total's.
 var workerEnv = map[string]bool{
-	envvar.WorkerID:      true,
-	envvar.WorkerCount:   true,
-	envvar.Generation:    true,
-	envvar.PrimaryPID:    true,
-	envvar.Port:          true,
-	envvar.Shim:          true,
-	"HERD_IPC":           true,
-	"HERD_CLUSTER_INDEX": true,
-	"HERD_CLUSTER_TOTAL": true,
-	"HERD_CLUSTER_EPOCH": true,
+	envvar.WorkerID:     true,
+	envvar.WorkerCount:  true,
+	envvar.Generation:   true,
+	envvar.PrimaryPID:   true,
+	envvar.Port:         true,
+	envvar.Shim:         true,
+	envvar.IPC:          true,
+	envvar.ClusterIndex: true,
+	envvar.ClusterTotal: true,
+	envvar.ClusterEpoch: true,
 }
 
 // envName returns the environment variable of a flag: HERD_READY_TIMEOUT
@@ -56,17 +56,24 @@ func checkEnviron(fs *pflag.FlagSet, environ []string) error {
 	return nil
 }
 
+// outerEnv lists the flags' variables that a herd primary also sets in its
+// workers' environment, for itself: inside a herd worker they describe the
+// outer cluster, not the one being started.
+var outerEnv = map[string]bool{
+	envvar.Name:         true, // --name
+	envvar.ClusterTotal: true, // --cluster-total
+}
+
 // applyEnv sets fl from its HERD_ variable when that is set and not empty,
 // and reports whether it did. List flags take comma-separated items.
-// HERD_NAME is ignored inside a herd worker, whose HERD_NAME names the
-// outer cluster.
+// The outerEnv variables are ignored inside a herd worker.
 func applyEnv(fl *pflag.Flag) (bool, error) {
 	env := envName(fl.Name)
 	val, ok := os.LookupEnv(env)
 	if !ok || val == "" {
 		return false, nil
 	}
-	if env == envvar.Name && os.Getenv(envvar.WorkerID) != "" {
+	if outerEnv[env] && os.Getenv(envvar.WorkerID) != "" {
 		return false, nil
 	}
 	var items []string

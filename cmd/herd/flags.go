@@ -19,7 +19,8 @@ const groupAnnotation = "herd-group"
 // flagGroups lists the help sections of the cluster flags, in order.
 var flagGroups = []string{
 	"Workers", "Sockets", "Readiness", "Restarts and crashes",
-	"Stopping and signals", "Worker process", "Logging", "Control", "Configuration",
+	"Stopping and signals", "Worker process", "Health and recycling", "Autoscaling",
+	"Multi-node cluster", "Logging", "Control", "Configuration",
 }
 
 // clusterFlags holds the values of the flags that describe a cluster. Its
@@ -55,6 +56,8 @@ type clusterFlags struct {
 	fileCommand   []string
 	fileCommandAt string
 	ctl           controlFlags
+	health        healthFlags
+	node          nodeFlags
 }
 
 // addClusterFlags registers the cluster flags (--workers, --listen, …,
@@ -85,6 +88,9 @@ func addClusterFlags(cmd *cobra.Command) *clusterFlags {
 	fs.BoolP("help", "h", false, "Show this help.")
 	f.addWorkerFlags(fs)
 	f.addProcessFlags(fs)
+	f.health.addHealthFlags(fs)
+	f.health.addScaleFlags(fs)
+	f.node.addNodeFlags(fs)
 	f.addOtherFlags(fs)
 	cmd.SetUsageFunc(clusterUsage)
 	return f
@@ -217,7 +223,7 @@ func (f *clusterFlags) config(cmd *cobra.Command) (herd.Config, error) {
 	if applyErr != nil {
 		return herd.Config{}, applyErr
 	}
-	if err := f.ctl.check(); err != nil {
+	if err := f.check(); err != nil {
 		return herd.Config{}, err
 	}
 	cfg := f.build(cmd.ErrOrStderr())
@@ -225,6 +231,17 @@ func (f *clusterFlags) config(cmd *cobra.Command) (herd.Config, error) {
 		return herd.Config{}, &usageError{err}
 	}
 	return f.withLogFile(cfg)
+}
+
+// check refuses combinations of flags that no single flag can judge.
+func (f *clusterFlags) check() error {
+	if err := f.ctl.check(); err != nil {
+		return err
+	}
+	if err := f.health.check(); err != nil {
+		return err
+	}
+	return f.node.check(f.workers.count())
 }
 
 // withLogFile opens --log-file, when given, and sends herd's log and the
@@ -282,6 +299,8 @@ func (f *clusterFlags) build(w io.Writer) herd.Config {
 		LogFormat:       f.logFormat,
 	}
 	f.ctl.apply(&cfg)
+	f.health.apply(&cfg)
+	f.node.apply(&cfg)
 	return cfg
 }
 

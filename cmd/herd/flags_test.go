@@ -63,31 +63,38 @@ func precedenceCases() []precedenceCase {
 // of flag.
 func TestPrecedence(t *testing.T) {
 	for _, tc := range precedenceCases() {
-		levels := []struct {
-			name string
-			want any
-		}{{"default", tc.def}, {"file", tc.fromFile}, {"env", tc.fromEnv}, {"flag", tc.at}}
-		for level, l := range levels {
-			t.Run(tc.flag+"/"+tc.arg+"/"+l.name, func(t *testing.T) {
-				args := []string{"run"}
-				if level >= 1 {
-					args = append(args, "--config", writeFile(t, tc.flag+": "+tc.file+"\n"))
-				}
-				if level >= 2 {
-					t.Setenv(envName(tc.flag), tc.env)
-				}
-				if level >= 3 {
-					args = append(args, "--"+tc.flag+"="+tc.arg)
-				}
-				r := runHerd(t, append(args, "--", "true")...)
-				if r.code != 0 || !r.started {
-					t.Fatalf("herd %q: code %d, stderr %q", args, r.code, r.stderr)
-				}
-				if got := tc.get(r.cfg); !reflect.DeepEqual(got, l.want) {
-					t.Errorf("herd %q: %s = %#v, want %#v", args, tc.flag, got, l.want)
-				}
-			})
-		}
+		checkPrecedence(t, tc)
+	}
+}
+
+// checkPrecedence checks tc at each of the four levels; base are more
+// arguments of herd run that tc needs.
+func checkPrecedence(t *testing.T, tc precedenceCase, base ...string) {
+	t.Helper()
+	levels := []struct {
+		name string
+		want any
+	}{{"default", tc.def}, {"file", tc.fromFile}, {"env", tc.fromEnv}, {"flag", tc.at}}
+	for level, l := range levels {
+		t.Run(tc.flag+"/"+tc.arg+"/"+l.name, func(t *testing.T) {
+			args := append([]string{"run"}, base...)
+			if level >= 1 {
+				args = append(args, "--config", writeFile(t, tc.flag+": "+tc.file+"\n"))
+			}
+			if level >= 2 {
+				t.Setenv(envName(tc.flag), tc.env)
+			}
+			if level >= 3 {
+				args = append(args, "--"+tc.flag+"="+tc.arg)
+			}
+			r := runHerd(t, append(args, "--", "true")...)
+			if r.code != 0 || !r.started {
+				t.Fatalf("herd %q: code %d, stderr %q", args, r.code, r.stderr)
+			}
+			if got := tc.get(r.cfg); !reflect.DeepEqual(got, l.want) {
+				t.Errorf("herd %q: %s = %#v, want %#v", args, tc.flag, got, l.want)
+			}
+		})
 	}
 }
 
@@ -220,36 +227,43 @@ func badInputs() []badInput {
 // line naming the option and the value, exit status 2, and nothing started.
 func TestBadInput(t *testing.T) {
 	for _, tc := range badInputs() {
-		t.Run(tc.name, func(t *testing.T) {
-			for k, v := range tc.env {
-				t.Setenv(k, v)
-			}
-			args := []string{"run"}
-			if tc.file != "" {
-				args = append(args, "--config", writeFile(t, tc.file))
-			}
-			args = append(args, tc.args...)
-			if !tc.noCmd && !slices.Contains(tc.args, "--") {
-				args = append(args, "--", "true")
-			}
-			want := tc.code
-			if want == 0 {
-				want = 2
-			}
-			r := runHerd(t, args...)
-			if r.code != want || r.started {
-				t.Fatalf("herd %q: code %d, started %v, stderr %q; want code %d", args, r.code, r.started, r.stderr, want)
-			}
-			if !strings.HasPrefix(r.stderr, "herd: ") || strings.Count(r.stderr, "\n") != 1 {
-				t.Errorf("herd %q: stderr %q, want one line starting with \"herd: \"", args, r.stderr)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(r.stderr, w) {
-					t.Errorf("herd %q: stderr %q lacks %q", args, r.stderr, w)
-				}
-			}
-		})
+		checkBadInput(t, tc)
 	}
+}
+
+// checkBadInput checks herd run refuses tc with one line naming the
+// option, its exit status (2 unless told), and nothing started.
+func checkBadInput(t *testing.T, tc badInput) {
+	t.Helper()
+	t.Run(tc.name, func(t *testing.T) {
+		for k, v := range tc.env {
+			t.Setenv(k, v)
+		}
+		args := []string{"run"}
+		if tc.file != "" {
+			args = append(args, "--config", writeFile(t, tc.file))
+		}
+		args = append(args, tc.args...)
+		if !tc.noCmd && !slices.Contains(tc.args, "--") {
+			args = append(args, "--", "true")
+		}
+		want := tc.code
+		if want == 0 {
+			want = 2
+		}
+		r := runHerd(t, args...)
+		if r.code != want || r.started {
+			t.Fatalf("herd %q: code %d, started %v, stderr %q; want code %d", args, r.code, r.started, r.stderr, want)
+		}
+		if !strings.HasPrefix(r.stderr, "herd: ") || strings.Count(r.stderr, "\n") != 1 {
+			t.Errorf("herd %q: stderr %q, want one line starting with \"herd: \"", args, r.stderr)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(r.stderr, w) {
+				t.Errorf("herd %q: stderr %q lacks %q", args, r.stderr, w)
+			}
+		}
+	})
 }
 
 // TestUnknownCommand checks unknown subcommands and stray arguments are
@@ -263,18 +277,21 @@ func TestUnknownCommand(t *testing.T) {
 }
 
 // TestWorkerEnvAllowed checks that the variables herd gives workers are
-// not taken for misspelt flags, and HERD_NAME is ignored in a worker.
+// not taken for misspelt flags, and HERD_NAME and HERD_CLUSTER_TOTAL are
+// ignored in a worker.
 func TestWorkerEnvAllowed(t *testing.T) {
 	for _, k := range []string{"HERD_WORKER_ID", "HERD_WORKER_COUNT", "HERD_GENERATION",
-		"HERD_PRIMARY_PID", "HERD_PORT", "HERD_NAME"} {
+		"HERD_PRIMARY_PID", "HERD_PORT", "HERD_NAME", "HERD_IPC", "HERD_CLUSTER_INDEX", "HERD_CLUSTER_TOTAL",
+		"HERD_CLUSTER_EPOCH"} {
 		t.Setenv(k, "1")
 	}
 	r := runHerd(t, "run", "--", "true")
 	if r.code != 0 {
 		t.Fatalf("code %d, stderr %q", r.code, r.stderr)
 	}
-	if r.cfg.Name != "" {
-		t.Errorf("name %q: HERD_NAME of the outer cluster was used", r.cfg.Name)
+	if r.cfg.Name != "" || r.cfg.ClusterTotal != 0 {
+		t.Errorf("name %q, cluster total %d: HERD_NAME or HERD_CLUSTER_TOTAL of the outer cluster was used",
+			r.cfg.Name, r.cfg.ClusterTotal)
 	}
 }
 

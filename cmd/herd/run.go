@@ -39,6 +39,29 @@ READINESS
   worker not ready within --ready-timeout is killed and counted as a crash.
   A rolling restart stops an old worker only once its replacement is ready.
 
+HEALTH AND RECYCLING
+  Go workers send heartbeats to the primary over their IPC channel; with
+  --watchdog, commands get WATCHDOG_USEC and send WATCHDOG=1 on
+  NOTIFY_SOCKET. A worker silent for two intervals is hung: it is replaced
+  and killed. A worker is recycled (replaced, its successor ready first, one
+  at a time) after --max-requests requests, past --memory-limit of resident
+  memory, or at --max-age; the jitters keep workers from recycling together.
+
+AUTOSCALING
+  With --autoscale, herd adds a worker while their average CPU use stays
+  above --scale-up-cpu for --scale-up-after, and removes one while it stays
+  below --scale-down-cpu for --scale-down-after, within --min-workers and
+  --max-workers and never during a rolling restart.
+
+MULTI-NODE CLUSTER
+  Workers can hold a cluster-wide index. Static: with --cluster-base B and
+  --cluster-total T, slot s holds index B+s of T. Dynamic: with --registry
+  etcd://HOST:PORT the node joins cluster --cluster-key on etcd; a node's
+  base is the sum of the worker counts of the nodes before it (--order),
+  and with --consistency strict no index is ever held twice at once. When
+  its index changes, a command worker is restarted, signalled or left alone
+  (--on-rebalance). herd member shows a cluster's views.
+
 SIGNALS
   TERM, INT    Graceful stop: workers get --stop-signal and have
                --shutdown-timeout to finish before SIGKILL; herd exits when
@@ -59,6 +82,14 @@ ENVIRONMENT
     HERD_PRIMARY_PID   the primary's pid
     HERD_PORT          the port of the first TCP listener
     HERD_NAME          the cluster name (--name)
+    HERD_IPC           the fd of their channel to the primary (heartbeats,
+                       stats, delegation; see docs/PROTOCOL.md)
+    WATCHDOG_USEC      with --watchdog, its interval in microseconds: send
+                       WATCHDOG=1 on NOTIFY_SOCKET at least this often
+    HERD_CLUSTER_INDEX with --registry or --cluster-total, their
+                       cluster-wide index (-1: do no work)
+    HERD_CLUSTER_TOTAL the number of indices in the whole cluster
+    HERD_CLUSTER_EPOCH the epoch of that assignment (0 when static)
     LISTEN_FDS, LISTEN_FDNAMES, LISTEN_PID, NOTIFY_SOCKET (see above)
 
 CONFIGURATION
@@ -74,7 +105,8 @@ CONFIGURATION
       command: [./server, --verbose]
   A flag beats its environment variable, which beats the file, which beats
   the default. Unknown keys and unknown HERD_ variables are errors. HERD_NAME
-  is ignored when herd itself runs in a herd worker (HERD_WORKER_ID is set).
+  and HERD_CLUSTER_TOTAL are ignored when herd itself runs in a herd worker
+  (HERD_WORKER_ID is set): they are the outer cluster's.
 
 EXIT STATUS
   0    the cluster was stopped gracefully
@@ -91,7 +123,15 @@ const runExample = `  # Four workers of ./server sharing port 8080.
 
   # An HTTP and an admin socket; SIGHUP reloads the workers one by one.
   herd run --listen http=:80 --listen admin=unix:/run/app.sock,mode=0660 \
-      --hup reload -- ./server --config /etc/app.conf`
+      --hup reload -- ./server --config /etc/app.conf
+
+  # Recycle workers past 512MiB; scale from 2 to 16 workers with the CPU load.
+  herd run --listen :8080 --workers 4 --min-workers 2 --max-workers 16 \
+      --memory-limit 512MiB --autoscale -- ./server
+
+  # Join cluster api on etcd; each worker reads its HERD_CLUSTER_INDEX.
+  herd run --listen :8080 --registry etcd://10.0.0.1:2379,10.0.0.2:2379 \
+      --cluster-key api -- ./server`
 
 // newRunCmd returns the run command, which starts clusters with start.
 func newRunCmd(start startFunc) *cobra.Command {

@@ -43,10 +43,11 @@ func (v *intValue) String() string { return strconv.Itoa(*v.p) }
 func (v *intValue) Type() string { return "int" }
 
 // durationValue is a time.Duration flag that must be positive, or, with
-// zeroOK, at least zero.
+// zeroOK, at least zero; with min, at least min.
 type durationValue struct {
 	p      *time.Duration
 	zeroOK bool
+	min    time.Duration
 }
 
 // Set parses s with time.ParseDuration and checks its sign.
@@ -60,6 +61,8 @@ func (v *durationValue) Set(s string) error {
 		return errors.New("must not be negative")
 	case d == 0 && !v.zeroOK:
 		return errors.New("must be more than 0s")
+	case d < v.min:
+		return fmt.Errorf("must be at least %s", v.min)
 	}
 	*v.p = d
 	return nil

@@ -12,6 +12,18 @@ type StatsDoc struct {
 	Primary PrimaryStats  `json:"primary"`
 	Cluster ClusterStats  `json:"cluster"`
 	Workers []WorkerStats `json:"workers"`
+	// Membership is this node's share of a multi-node cluster; absent when
+	// the node is in none.
+	Membership *MembershipStats `json:"membership,omitempty"`
+}
+
+// MembershipStats is this node's place in a multi-node cluster.
+type MembershipStats struct {
+	Instance string `json:"instance"`
+	Index    int    `json:"index"` // the node's base; -1 while it holds nothing
+	Threads  int    `json:"threads"`
+	Total    int    `json:"total"`
+	Epoch    int64  `json:"epoch"`
 }
 
 // PrimaryStats describes the primary process.
@@ -23,6 +35,9 @@ type PrimaryStats struct {
 	WorkersSpawned uint64  `json:"workers_spawned"`
 	Version        string  `json:"version"`
 	Name           string  `json:"name"`
+	// RestartsByReason counts restarts by reason: crash, rollout,
+	// recycle, hung, scale.
+	RestartsByReason map[string]uint64 `json:"restarts_by_reason"`
 }
 
 // ClusterStats counts the slots by state.
@@ -55,6 +70,11 @@ type WorkerStats struct {
 	CPUPercent      float64    `json:"cpu_percent"`
 	Ready           bool       `json:"ready"`
 	StatusText      string     `json:"status_text,omitempty"`
+	Requests        uint64     `json:"requests"`
+	LastHeartbeat   *time.Time `json:"last_heartbeat"` // null before any
+	// ClusterIndex is the slot's cluster-wide index (-1: none); absent
+	// when the node is in no multi-node cluster.
+	ClusterIndex *int `json:"cluster_index,omitempty"`
 }
 
 // Event is one lifecycle event as GET /events sends it. Type "dropped" is
@@ -109,10 +129,18 @@ func toLogLine(l logs.Line) LogLine {
 
 // statsDoc builds the /stats document of st.
 func (s *Server) statsDoc(st supervisor.Stats, now time.Time) StatsDoc {
+	return NewStatsDoc(st, now, s.cfg.Name, s.cfg.Version, s.c.Usage)
+}
+
+// NewStatsDoc builds the /stats document of st: the one GET /stats sends
+// and workers receive over IPC. usage, when not nil, gives the RSS and CPU
+// percent of a worker's process tree; nil takes them from st.
+func NewStatsDoc(st supervisor.Stats, now time.Time, name, version string, usage func(pid int) (uint64, float64)) StatsDoc {
 	doc := StatsDoc{
 		Primary: PrimaryStats{
 			PID: pid, UptimeSeconds: seconds(now.Sub(st.Started)), TotalRestarts: st.TotalRestarts,
-			TotalCrashes: st.TotalCrashes, WorkersSpawned: st.Spawned, Version: s.cfg.Version, Name: s.cfg.Name,
+			TotalCrashes: st.TotalCrashes, WorkersSpawned: st.Spawned, Version: version, Name: name,
+			RestartsByReason: st.Restarts,
 		},
 		Cluster: ClusterStats{
 			Workers: st.Workers, Active: st.Active, Starting: st.Starting, Crashed: st.Crashed,
@@ -121,23 +149,39 @@ func (s *Server) statsDoc(st supervisor.Stats, now time.Time) StatsDoc {
 		},
 		Workers: make([]WorkerStats, 0, len(st.Slots)),
 	}
+	if v := st.Cluster; v != nil {
+		doc.Membership = &MembershipStats{Instance: v.Instance, Index: v.Index, Threads: v.Threads, Total: v.Total, Epoch: v.Epoch}
+	}
 	for _, w := range st.Slots {
-		ws := WorkerStats{
-			Slot: w.Slot, PID: w.PID, Generation: w.Gen, Status: string(w.Status), Port: w.Port,
-			UptimeSeconds: seconds(w.Uptime), ExitStatus: w.ExitStatus, CrashCount: w.Crashes,
-			RecentCrashes: w.CrashCount, RespawnDisabled: w.RespawnDisabled, Ready: w.Ready,
-			StatusText: w.StatusText,
-		}
-		if !w.StartedAt.IsZero() {
-			t := w.StartedAt
-			ws.StartedAt = &t
-		}
-		if w.PID > 0 {
-			ws.RSSBytes, ws.CPUPercent = s.c.Usage(w.PID)
-		}
-		doc.Workers = append(doc.Workers, ws)
+		doc.Workers = append(doc.Workers, workerDoc(w, st.Cluster != nil, usage))
 	}
 	return doc
+}
+
+// workerDoc is one slot's entry of the /stats document.
+func workerDoc(w supervisor.WorkerStats, clustered bool, usage func(pid int) (uint64, float64)) WorkerStats {
+	ws := WorkerStats{
+		Slot: w.Slot, PID: w.PID, Generation: w.Gen, Status: string(w.Status), Port: w.Port,
+		UptimeSeconds: seconds(w.Uptime), ExitStatus: w.ExitStatus, CrashCount: w.Crashes,
+		RecentCrashes: w.CrashCount, RespawnDisabled: w.RespawnDisabled, Ready: w.Ready,
+		StatusText: w.StatusText, Requests: w.Requests, RSSBytes: w.RSS, CPUPercent: w.CPUPercent,
+	}
+	if !w.StartedAt.IsZero() {
+		t := w.StartedAt
+		ws.StartedAt = &t
+	}
+	if !w.LastHeartbeat.IsZero() {
+		t := w.LastHeartbeat
+		ws.LastHeartbeat = &t
+	}
+	if clustered {
+		i := w.ClusterIndex
+		ws.ClusterIndex = &i
+	}
+	if w.PID > 0 && usage != nil {
+		ws.RSSBytes, ws.CPUPercent = usage(w.PID)
+	}
+	return ws
 }
 
 // seconds returns d in seconds, to the millisecond.

@@ -21,6 +21,12 @@ const (
 	// IPC is the fd number of the worker's channel to the primary
 	// (docs/PROTOCOL.md).
 	IPC = "HERD_IPC"
+	// ClusterIndex, ClusterTotal and ClusterEpoch are the worker's
+	// cluster-wide index (-1: do no work), the cluster's total and the
+	// epoch of that view, with multi-node membership.
+	ClusterIndex = "HERD_CLUSTER_INDEX"
+	ClusterTotal = "HERD_CLUSTER_TOTAL"
+	ClusterEpoch = "HERD_CLUSTER_EPOCH"
 )
 
 // The systemd protocols herd speaks with its workers (and, for socket

@@ -146,6 +146,27 @@ type Stats struct {
 	// Restarts counts worker starts after a slot's first, by reason:
 	// crash, rollout, recycle, hung, scale.
 	Restarts map[string]uint64
+	// Cluster is this node's share of a multi-node cluster; nil when the
+	// node is in none.
+	Cluster *ClusterView
+}
+
+// ClusterView is this node's share of a multi-node cluster: slot s holds
+// the cluster-wide index Index+s while s < Threads and Index >= 0.
+type ClusterView struct {
+	Instance string
+	Index    int // the node's base; -1 when it holds nothing
+	Threads  int
+	Total    int
+	Epoch    int64
+}
+
+// SlotIndex is the cluster-wide index slot s holds in v, or -1.
+func (v ClusterView) SlotIndex(s int) int {
+	if v.Index < 0 || s >= v.Threads {
+		return -1
+	}
+	return v.Index + s
 }
 
 // WorkerStats describes one slot and its current worker.
@@ -172,4 +193,7 @@ type WorkerStats struct {
 	// RSS and CPUPercent are from the last ReportUsage.
 	RSS        uint64
 	CPUPercent float64
+	// ClusterIndex is the cluster-wide index the slot holds, -1 for none
+	// (or when the node is in no multi-node cluster).
+	ClusterIndex int
 }

@@ -39,6 +39,9 @@ type ExecLauncher struct {
 	// until EOF and returns a channel closed when it has; nil sends the
 	// output to the primary's own stdout and stderr unprefixed.
 	Capture func(slot, pid int, stderr bool, r io.Reader) <-chan struct{}
+	// ExtraEnv, if set, adds variables to the environment of slot's
+	// worker at its start (the cluster-wide index).
+	ExtraEnv func(slot int) []string
 	// Channel, if set, opens a worker's IPC channel: Launch passes the file
 	// it returns as the worker's last fd, named by HERD_IPC, and calls
 	// started with the worker's pid once it runs, or with 0 when the start
@@ -131,6 +134,9 @@ func (l *ExecLauncher) env(slot, gen, count int, names []string) []string {
 		add(envvar.ListenFDs, strconv.Itoa(len(names)))
 		add(envvar.ListenFDNames, strings.Join(names, ":"))
 	}
+	if l.ExtraEnv != nil {
+		env = append(env, l.ExtraEnv(slot)...)
+	}
 	return env
 }
 
@@ -144,6 +150,7 @@ func BaseEnv(environ, extra []string) []string {
 		envvar.ListenFDs: true, envvar.ListenFDNames: true, envvar.ListenPID: true,
 		envvar.NotifySocket: true, envvar.WatchdogUSec: true, envvar.WatchdogPID: true,
 		envvar.Shim: true, envvar.IPC: true,
+		envvar.ClusterIndex: true, envvar.ClusterTotal: true, envvar.ClusterEpoch: true,
 	}
 	var env []string
 	for _, kv := range environ {

@@ -33,6 +33,12 @@ func (p *Pool) killAll() {
 	}
 }
 
+// SetClusterView records this node's share of a multi-node cluster, for
+// Stats.
+func (p *Pool) SetClusterView(v ClusterView) {
+	_ = p.post(func() { p.cluster = &v })
+}
+
 // liveSlots counts the slots that are not being scaled away.
 func (p *Pool) liveSlots() int {
 	n := 0
@@ -131,11 +137,18 @@ func (p *Pool) stats() Stats {
 	for k, v := range p.counts.byReason {
 		st.Restarts[k] = v
 	}
+	if p.cluster != nil {
+		v := *p.cluster
+		st.Cluster = &v
+	}
 	for _, s := range p.slots {
 		ws := WorkerStats{
 			Slot: s.id, Gen: s.gen, Status: p.status(s), Port: p.cfg.Port,
 			ExitStatus: s.lastExit.Code, CrashCount: len(s.crashTimes), Crashes: s.crashes,
-			RespawnDisabled: s.disabled,
+			RespawnDisabled: s.disabled, ClusterIndex: -1,
+		}
+		if p.cluster != nil {
+			ws.ClusterIndex = p.cluster.SlotIndex(s.id)
 		}
 		if w := s.cur; w != nil {
 			ws.PID, ws.Gen, ws.StartedAt, ws.Ready, ws.StatusText = w.pid, w.gen, w.started, w.ready, w.status

@@ -59,7 +59,8 @@ type Pool struct {
 	recycles  []*slot // waiting for their recycle
 	recycling *slot   // whose replacement is starting
 
-	scaler scaler
+	scaler  scaler
+	cluster *ClusterView // this node's share of a multi-node cluster
 }
 
 type counters struct {

@@ -927,10 +927,10 @@ func TestStats(t *testing.T) {
 	h.exit(h.proc(1, 1), Exit{Code: 2}) // respawning
 	st := h.stats()
 	wantSlots := []WorkerStats{
-		{Slot: 0, PID: p0.pid, Gen: 1, Status: StatusActive, Port: 8080, StartedAt: t0, Uptime: time.Second, Ready: true, StatusText: "serving"},
-		{Slot: 1, Gen: 1, Status: StatusRespawning, Port: 8080, ExitStatus: 2, CrashCount: 1, Crashes: 1},
-		{Slot: 2, PID: p2.pid, Gen: 1, Status: StatusStarting, Port: 8080, StartedAt: t0, Uptime: time.Second},
-		{Slot: 3, Gen: 2, Status: StatusDisabled, Port: 8080, ExitStatus: 3, CrashCount: 2, Crashes: 2, RespawnDisabled: true},
+		{Slot: 0, PID: p0.pid, Gen: 1, Status: StatusActive, Port: 8080, StartedAt: t0, Uptime: time.Second, Ready: true, StatusText: "serving", ClusterIndex: -1},
+		{Slot: 1, Gen: 1, Status: StatusRespawning, Port: 8080, ExitStatus: 2, CrashCount: 1, Crashes: 1, ClusterIndex: -1},
+		{Slot: 2, PID: p2.pid, Gen: 1, Status: StatusStarting, Port: 8080, StartedAt: t0, Uptime: time.Second, ClusterIndex: -1},
+		{Slot: 3, Gen: 2, Status: StatusDisabled, Port: 8080, ExitStatus: 3, CrashCount: 2, Crashes: 2, RespawnDisabled: true, ClusterIndex: -1},
 	}
 	for i := range max(len(st.Slots), len(wantSlots)) {
 		var got, want WorkerStats

@@ -233,3 +233,21 @@ func TestAutoscale(t *testing.T) {
 		h.notReturned(done, "rollout")
 	})
 }
+
+func TestClusterView(t *testing.T) {
+	h := start(t, func(c *Config) { c.Workers = 3 })
+	h.p.SetClusterView(ClusterView{Instance: "a", Index: 4, Threads: 2, Total: 9, Epoch: 17})
+	st := h.stats()
+	if st.Cluster == nil || st.Cluster.Epoch != 17 || st.Cluster.Total != 9 {
+		t.Fatalf("stats cluster %+v; want the view", st.Cluster)
+	}
+	for i, want := range []int{4, 5, -1} { // slot 2 is beyond the 2 threads
+		if got := st.Slots[i].ClusterIndex; got != want {
+			t.Errorf("slot %d cluster index %d; want %d", i, got, want)
+		}
+	}
+	h.p.SetClusterView(ClusterView{Instance: "a", Index: -1, Threads: 3, Total: 9, Epoch: 18})
+	if got := h.stats().Slots[0].ClusterIndex; got != -1 {
+		t.Errorf("fenced node: slot 0 index %d; want -1", got)
+	}
+}
