@@ -55,7 +55,9 @@ Without --listen the demo serves on ` + demoListen + `. Try, in another terminal
 		}
 		if !cmd.Flags().Changed("workers") && os.Getenv("HERD_WORKERS") == "" {
 			cfg.Workers = max(cfg.Workers, 2) // a cluster of one shows little
-			cfg.MaxWorkers = max(cfg.MaxWorkers, cfg.Workers)
+			if cfg.MaxWorkers != 0 {
+				cfg.MaxWorkers = max(cfg.MaxWorkers, cfg.Workers)
+			}
 		}
 		cfg.Ready = herd.ReadyNotify
 		return herd.Run(context.Background(), cfg, demoWork)

@@ -241,7 +241,8 @@ func TestBinaryFailures(t *testing.T) {
 
 // TestDemo runs README's first command, herd demo, and talks to it.
 func TestDemo(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "demo", "--listen", "127.0.0.1:0", "--workers", "2")
+	sock := filepath.Join(t.TempDir(), "demo.sock")
+	cmd := exec.Command(os.Args[0], "demo", "--listen", "127.0.0.1:0", "--workers", "2", "--control", sock)
 	cmd.Env = append(os.Environ(), mainSwitch+"=1", "GORACE=atexit_sleep_ms=0")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -281,6 +282,13 @@ func TestDemo(t *testing.T) {
 	resp.Body.Close()
 	if !strings.HasPrefix(string(body), "hello from worker ") {
 		t.Errorf("GET / = %q; want a worker's hello", body)
+	}
+	// Its control API scales it past --workers: the default --max-workers
+	// is not the demo's worker count.
+	scale := exec.Command(os.Args[0], "scale", "+1", "--control", sock)
+	scale.Env = append(os.Environ(), mainSwitch+"=1")
+	if out, err := scale.CombinedOutput(); err != nil || !strings.Contains(string(out), "scaled to 3 workers") {
+		t.Errorf("herd scale +1: %v %q; want scaled to 3 workers", err, out)
 	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	select {
