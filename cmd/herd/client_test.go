@@ -310,3 +310,25 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 }
+
+func TestStatusMembership(t *testing.T) {
+	idx := []int{3, 4}
+	doc := control.StatsDoc{
+		Primary:    control.PrimaryStats{Name: "app", PID: 10},
+		Cluster:    control.ClusterStats{Workers: 2, Active: 2},
+		Membership: &control.MembershipStats{Instance: "node-b", Index: 3, Threads: 2, Total: 7, Epoch: 42},
+		Workers: []control.WorkerStats{
+			{Slot: 0, PID: 11, Generation: 1, Status: "ACTIVE", ClusterIndex: &idx[0]},
+			{Slot: 1, PID: 12, Generation: 1, Status: "ACTIVE", ClusterIndex: &idx[1]},
+		},
+	}
+	var b strings.Builder
+	if err := writeStatus(&b, doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"cluster: instance node-b, indices 3-4 of 7, epoch 42", "MEMORY  INDEX", "   3\n", "   4\n"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("status:\n%s\nwant it to contain %q", b.String(), want)
+		}
+	}
+}

@@ -43,17 +43,40 @@ func writeStatus(w io.Writer, doc control.StatsDoc) error {
 		fmt.Fprint(w, ", stopping")
 	}
 	fmt.Fprintln(w)
+	if m := doc.Membership; m != nil {
+		fmt.Fprintf(w, "cluster: instance %s, %s of %d, epoch %d\n", m.Instance, heldIndices(m), m.Total, m.Epoch)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SLOT\tPID\tGEN\tSTATUS\tUPTIME\tRESTARTS\tCPU\tMEMORY")
+	header := "SLOT\tPID\tGEN\tSTATUS\tUPTIME\tRESTARTS\tCPU\tMEMORY"
+	if doc.Membership != nil {
+		header += "\tINDEX"
+	}
+	fmt.Fprintln(tw, header)
 	for _, ws := range doc.Workers {
 		pid, up, cpu, mem := "-", "-", "-", "-"
 		if ws.PID > 0 {
 			pid, up = strconv.Itoa(ws.PID), shortDuration(ws.UptimeSeconds)
 			cpu, mem = strconv.FormatFloat(ws.CPUPercent, 'f', 1, 64)+"%", control.FormatBytes(ws.RSSBytes)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%d\t%s\t%s\n", ws.Slot, pid, ws.Generation, ws.Status, up, ws.CrashCount, cpu, mem)
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%d\t%s\t%s", ws.Slot, pid, ws.Generation, ws.Status, up, ws.CrashCount, cpu, mem)
+		if doc.Membership != nil && ws.ClusterIndex != nil {
+			fmt.Fprintf(tw, "\t%d", *ws.ClusterIndex)
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
+}
+
+// heldIndices describes the indices a node holds: "indices 3-6",
+// "index 2", or "no index" while it holds none.
+func heldIndices(m *control.MembershipStats) string {
+	switch {
+	case m.Index < 0 || m.Threads == 0:
+		return "no index"
+	case m.Threads == 1:
+		return fmt.Sprintf("index %d", m.Index)
+	}
+	return fmt.Sprintf("indices %d-%d", m.Index, m.Index+m.Threads-1)
 }
 
 // shortDuration formats seconds like pm2: 45s, 12m, 3h, 2D.
