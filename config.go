@@ -247,7 +247,11 @@ type Config struct {
 	// (required with Registry); ClusterEnv separates environments (empty
 	// means "production"); InstanceID names this node (empty means a new
 	// UUID); ClusterTTL is the lease (zero means 10s, at least 2s).
-	Registry    string
+	Registry string
+	// Join creates the registry session, and is required with Registry:
+	// herdetcd.Join (package github.com/herd-cluster/herd/membership/herdetcd)
+	// for etcd. `herd run` sets it.
+	Join        Joiner
 	ClusterKey  string
 	ClusterEnv  string
 	InstanceID  string
@@ -406,6 +410,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("scale-down-cpu %.0f%% must be at least 0 and below scale-up-cpu %.0f%%", c.ScaleDownCPU, c.ScaleUpCPU)
 	case c.Registry != "" && c.ClusterKey == "":
 		return fmt.Errorf("registry needs a cluster-key")
+	case c.Registry != "" && c.Join == nil:
+		return fmt.Errorf("registry needs Config.Join: set it to herdetcd.Join (github.com/herd-cluster/herd/membership/herdetcd)")
 	case c.Registry != "" && c.ClusterTotal > 0:
 		return fmt.Errorf("choose a registry or a static cluster-base/cluster-total, not both")
 	case c.ClusterTotal < 0 || c.ClusterBase < 0 || (c.ClusterTotal > 0 && c.ClusterBase+c.Workers > c.ClusterTotal):

@@ -12,14 +12,13 @@ import (
 	"github.com/herd-cluster/herd/internal/envvar"
 	"github.com/herd-cluster/herd/internal/metrics"
 	"github.com/herd-cluster/herd/internal/supervisor"
-	"github.com/herd-cluster/herd/membership"
 )
 
 // node is this primary's place in a multi-node cluster: it turns views of
 // the membership session into worker indices.
 type node struct {
 	c       *Cluster
-	sess    *membership.Session
+	sess    Membership
 	metrics *metrics.Metrics
 
 	mu   sync.Mutex
@@ -31,47 +30,23 @@ type node struct {
 // multi-node cluster.
 func (c *Cluster) clustered() bool { return c.cfg.Registry != "" || c.cfg.ClusterTotal > 0 }
 
-// newNode creates the membership session (not yet joined). Until the first
-// view, every worker holds index -1: it does no cluster-wide work.
+// newNode creates the membership session (not yet joined): Config.Join's
+// for a registry, a static one otherwise. Until the first view, every
+// worker holds index -1: it does no cluster-wide work.
 func (c *Cluster) newNode(m *metrics.Metrics) (*node, error) {
 	n := &node{c: c, metrics: m, view: supervisor.ClusterView{Index: -1, Threads: c.cfg.Workers}}
-	cfg := c.cfg
-	key := cfg.ClusterKey
-	opts := []membership.Option{
-		membership.WithThreads(cfg.Workers), membership.WithLogger(cfg.Logger),
-		membership.WithOnRebalance(n.onRebalance), membership.WithOnPrepare(n.onPrepare),
-		membership.WithVersion(version()),
-	}
-	if cfg.Registry == "" {
-		key = cfg.Name
-		opts = append(opts, membership.WithStatic(cfg.ClusterBase, cfg.ClusterTotal))
+	hooks := MembershipHooks{OnRebalance: n.onRebalance, OnPrepare: n.onPrepare}
+	if c.cfg.Registry == "" {
+		n.sess = &staticMembership{name: c.cfg.Name, base: c.cfg.ClusterBase, total: c.cfg.ClusterTotal,
+			hooks: hooks, threads: c.cfg.Workers}
 	} else {
-		endpoints, err := membership.ParseRegistry(cfg.Registry)
+		sess, err := c.cfg.Join(c.cfg, hooks)
 		if err != nil {
-			return nil, fmt.Errorf("herd: registry: %w", err)
+			return nil, fmt.Errorf("herd: membership: %w", err)
 		}
-		opts = append(opts, membership.WithEndpoints(endpoints...))
-		for _, o := range []struct {
-			set bool
-			opt membership.Option
-		}{
-			{cfg.ClusterEnv != "", membership.WithEnv(cfg.ClusterEnv)},
-			{cfg.InstanceID != "", membership.WithInstanceID(cfg.InstanceID)},
-			{cfg.ClusterTTL != 0, membership.WithTTL(cfg.ClusterTTL)},
-			{cfg.Order != "", membership.WithOrder(membership.Order(cfg.Order))},
-			{cfg.Consistency != "", membership.WithConsistency(membership.Consistency(cfg.Consistency))},
-		} {
-			if o.set {
-				opts = append(opts, o.opt)
-			}
-		}
+		n.sess = sess
 	}
-	sess, err := membership.New(key, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("herd: membership: %w", err)
-	}
-	n.sess = sess
-	n.view.Instance = sess.ID()
+	n.view.Instance = n.sess.ID()
 	return n, nil
 }
 
@@ -129,13 +104,13 @@ func (n *node) setThreads(ctx context.Context, threads int) {
 
 // onRebalance applies a new view: the pool's stats, the metrics, and the
 // workers, told over IPC or, for commands, by --on-rebalance.
-func (n *node) onRebalance(v membership.View) {
+func (n *node) onRebalance(v ClusterView) {
 	n.mu.Lock()
 	old := n.view
 	n.view = supervisor.ClusterView{Instance: n.sess.ID(), Index: v.Index, Threads: v.Threads, Total: v.Total, Epoch: v.Epoch}
 	nv, pool := n.view, n.pool
 	n.mu.Unlock()
-	n.c.cfg.Logger.Info("cluster view", "index", v.Index, "threads", v.Threads, "total", v.Total, "epoch", v.Epoch, "members", len(v.Members))
+	n.c.cfg.Logger.Info("cluster view", "index", v.Index, "threads", v.Threads, "total", v.Total, "epoch", v.Epoch, "members", v.Members)
 	n.metrics.SetCluster(v.Index, v.Total, int(v.Epoch))
 	if pool == nil {
 		return
@@ -186,7 +161,7 @@ func (n *node) commandRebalance(pool *supervisor.Pool) {
 
 // onPrepare waits until every Go worker acknowledged the planned view: it
 // has stopped using an index it is about to lose.
-func (n *node) onPrepare(ctx context.Context, planned membership.View) {
+func (n *node) onPrepare(ctx context.Context, planned ClusterView) {
 	pv := supervisor.ClusterView{Index: planned.Index, Threads: planned.Threads, Total: planned.Total, Epoch: planned.Epoch}
 	var wg sync.WaitGroup
 	for _, wc := range n.c.channels.all() {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/herd-cluster/herd"
 	"github.com/herd-cluster/herd/membership/etcdtest"
+	"github.com/herd-cluster/herd/membership/herdetcd"
 )
 
 // latestIndex is the last cluster index each worker pid reported.
@@ -65,7 +66,7 @@ func TestEtcdCluster(t *testing.T) {
 	t.Cleanup(func() { etcd.Close() })
 	registry := "etcd://" + etcd.Endpoints()[0]
 	cfg := func(workers int, id string) herd.Config {
-		return herd.Config{Workers: workers, Registry: registry, ClusterKey: "app", InstanceID: id, ClusterTTL: 2 * time.Second}
+		return herd.Config{Workers: workers, Registry: registry, Join: herdetcd.Join, ClusterKey: "app", InstanceID: id, ClusterTTL: 2 * time.Second}
 	}
 	a := startCluster(t, cfg(2, "a"), "", "cluster")
 	a.ev.waitN(t, 0, 2, "ready", is(herd.EventReady))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/herd-cluster/herd"
 	"github.com/herd-cluster/herd/membership"
+	"github.com/herd-cluster/herd/membership/herdetcd"
 )
 
 // nodeFlags holds the values of the multi-node cluster flags.
@@ -109,6 +110,7 @@ func (n *nodeFlags) apply(cfg *herd.Config) {
 	cfg.Registry, cfg.ClusterKey, cfg.ClusterEnv, cfg.InstanceID = n.registry, n.clusterKey, n.clusterEnv, n.instanceID
 	cfg.ClusterTTL, cfg.Consistency, cfg.Order = n.clusterTTL, n.consistency, n.order
 	cfg.OnRebalance = n.onRebalance
+	cfg.Join = herdetcd.Join
 }
 
 // checkRegistry validates --registry with membership.ParseRegistry; empty
