@@ -3,12 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/herd-cluster/herd/internal/control"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/herd-cluster/herd"
 )
@@ -161,31 +160,12 @@ func (v *signalValue) String() string { return signalName(*v.p) }
 // Type names the value kind for help output.
 func (v *signalValue) Type() string { return "signal" }
 
-// parseSignal reads TERM, SIGTERM, sigterm or 15 as syscall.SIGTERM.
-func parseSignal(s string) (syscall.Signal, error) {
-	t := strings.ToUpper(strings.TrimSpace(s))
-	if n, err := strconv.Atoi(t); err == nil {
-		if n < 1 || n > 64 {
-			return 0, fmt.Errorf("signal number %d is outside 1-64", n)
-		}
-		return syscall.Signal(n), nil
-	}
-	if !strings.HasPrefix(t, "SIG") {
-		t = "SIG" + t
-	}
-	if sig := unix.SignalNum(t); sig != 0 {
-		return sig, nil
-	}
-	return 0, errors.New("not a signal name or number")
-}
+// parseSignal reads TERM, SIGTERM, sigterm or 15 as syscall.SIGTERM, as
+// the control API does.
+var parseSignal = control.ParseSignal
 
 // signalName returns the name of sig without SIG, or its number.
-func signalName(sig syscall.Signal) string {
-	if name := unix.SignalName(sig); name != "" {
-		return strings.TrimPrefix(name, "SIG")
-	}
-	return strconv.Itoa(int(sig))
-}
+var signalName = control.SignalName
 
 // signalListValue is --forward: signals given one per flag or
 // comma-separated, or "none". The first Set replaces the default.
