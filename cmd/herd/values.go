@@ -3,13 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
-	"github.com/herd-cluster/herd/internal/control"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/herd-cluster/herd"
+	"github.com/herd-cluster/herd/internal/control"
 )
 
 // The flag value types below parse and check one option each, so that a
