@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/herd-cluster/herd/internal/supervisor"
 )
@@ -78,6 +79,9 @@ func newEventQueue(log *slog.Logger, on ...func(Event)) *eventQueue {
 }
 
 func (q *eventQueue) push(e Event) {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
 	q.mu.Lock()
 	if !q.closed {
 		q.queue = append(q.queue, e)
@@ -185,5 +189,13 @@ func logEvent(log *slog.Logger, e Event) {
 	if e.Err != nil {
 		attrs = append(attrs, slog.String("err", e.Err.Error()))
 	}
-	log.LogAttrs(context.Background(), level, msg, attrs...)
+	// The record carries the time the event happened, not the time the
+	// queue got to it.
+	ctx := context.Background()
+	if !log.Enabled(ctx, level) {
+		return
+	}
+	r := slog.NewRecord(e.Time, level, msg, 0)
+	r.AddAttrs(attrs...)
+	_ = log.Handler().Handle(ctx, r)
 }
