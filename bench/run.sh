@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs herd's benchmark suite and prints the results table (BENCHMARKS.md
-# explains it). Takes about 3.5 minutes; extra arguments go to herdbench, e.g.
+# explains it). Takes about 6 minutes; extra arguments go to herdbench, e.g.
 #   bench/run.sh -only rollout
 # The full log is also kept in bench/results/ (not committed).
 set -euo pipefail

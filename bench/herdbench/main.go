@@ -1,10 +1,11 @@
 // Command herdbench measures herd on this machine: HTTP throughput against a
 // plain Go server, how evenly connections spread over workers, rolling
-// restarts under load, the time from kill -9 to a ready replacement, and
-// the cost of an idle primary. It prints one results table; BENCHMARKS.md
-// records a run.
+// restarts under load, the time from kill -9 to a ready replacement, the
+// cost of an idle primary, the control API (GET /stats, GET /events),
+// heartbeats, memory-limit recycling and delegation. It prints one results
+// table; BENCHMARKS.md records a run.
 //
-//	go run ./bench/herdbench                  # everything, about 3.5 minutes
+//	go run ./bench/herdbench                  # everything, about 8 minutes
 //	go run ./bench/herdbench -only rollout    # one measurement
 //
 // Run it from the repository: it builds ./cmd/herd unless -herd names a
@@ -47,6 +48,28 @@ type opts struct {
 
 	idleWorkers int
 	idleWindow  time.Duration
+
+	statsWorkers int
+	statsReqs    int
+	statsConc    int
+	statsLimit   time.Duration
+
+	eventsClients int
+	eventsWorkers int
+	eventsRounds  int
+
+	hbWorkers int
+	hbWindow  time.Duration
+
+	memWorkers  int
+	memLimitMiB uint64
+	memCheck    time.Duration
+	memLeak     int
+	memConns    int
+	memRate     float64
+	memDur      time.Duration
+
+	delegDur time.Duration
 }
 
 // scenarios lists the measurements in the order they run.
@@ -60,6 +83,11 @@ var scenarios = []struct {
 	{"respawn", benchRespawn},
 	{"idle", benchIdle},
 	{"crashgap", benchCrashGap},
+	{"stats", benchStats},
+	{"events", benchEvents},
+	{"heartbeat", benchHeartbeat},
+	{"memrecycle", benchMemRecycle},
+	{"delegate", benchDelegate},
 }
 
 // env is what every scenario gets: the options, the herd binary, this
@@ -105,6 +133,23 @@ func parseOpts(args []string) (*opts, error) {
 	fs.IntVar(&o.killWorkers, "kill-workers", 10, "respawn: workers per cluster, each killed once")
 	fs.IntVar(&o.idleWorkers, "idle-workers", 64, "idle: workers")
 	fs.DurationVar(&o.idleWindow, "idle-window", 30*time.Second, "idle: CPU sampling window")
+	fs.IntVar(&o.statsWorkers, "stats-workers", 64, "stats: workers")
+	fs.IntVar(&o.statsReqs, "stats-reqs", 2000, "stats: GET /stats requests per phase (1 client, then all clients)")
+	fs.IntVar(&o.statsConc, "stats-conc", 8, "stats: concurrent clients of the second phase")
+	fs.DurationVar(&o.statsLimit, "stats-limit", 30*time.Second, "stats: time limit of each phase")
+	fs.IntVar(&o.eventsClients, "events-clients", 100, "events: GET /events clients on the busy cluster")
+	fs.IntVar(&o.eventsWorkers, "events-workers", 16, "events: workers per cluster, each killed once per round")
+	fs.IntVar(&o.eventsRounds, "events-rounds", 8, "events: rounds, each with two fresh clusters")
+	fs.IntVar(&o.hbWorkers, "hb-workers", 256, "heartbeat: Go workers per cluster")
+	fs.DurationVar(&o.hbWindow, "hb-window", 30*time.Second, "heartbeat: CPU sampling window")
+	fs.IntVar(&o.memWorkers, "mem-workers", 2, "memrecycle: workers")
+	fs.Uint64Var(&o.memLimitMiB, "mem-limit-mib", 64, "memrecycle: Config.MemoryLimit in MiB")
+	fs.DurationVar(&o.memCheck, "mem-check", time.Second, "memrecycle: Config.MemoryCheckInterval")
+	fs.IntVar(&o.memLeak, "mem-leak", 16<<10, "memrecycle: bytes leaked per request")
+	fs.IntVar(&o.memConns, "mem-conns", 8, "memrecycle: keep-alive connections")
+	fs.Float64Var(&o.memRate, "mem-rate", 2000, "memrecycle: total requests/s")
+	fs.DurationVar(&o.memDur, "mem-dur", 15*time.Second, "memrecycle: length of the load")
+	fs.DurationVar(&o.delegDur, "deleg-dur", 5*time.Second, "delegate: length of each cluster's loop")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

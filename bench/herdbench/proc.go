@@ -68,7 +68,9 @@ func (l *logWatch) feed(r io.Reader, raw io.Writer) {
 		var e hevent
 		err := json.Unmarshal([]byte(line), &e)
 		l.mu.Lock()
-		if err == nil && e.Stream == "" {
+		// herd's CLI marks its own JSON lines "stream":"herd" (since
+		// b3e705a); worker output lines say "stdout" or "stderr".
+		if err == nil && (e.Stream == "" || e.Stream == "herd") {
 			l.evs = append(l.evs, e)
 		} else {
 			l.other = append(l.other, line)

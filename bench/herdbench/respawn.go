@@ -28,23 +28,25 @@ func benchRespawn(ctx context.Context, e *env) ([]row, error) {
 	settings := []struct {
 		name, target string
 		args         []string
+		lib          bool
 	}{
-		{"respawn-delay 1ms", "p50 <= 10 ms", []string{"--respawn-delay", "1ms"}},
-		{"respawn-delay default (100ms)", "n/a (delay is 100ms)", nil},
+		{"respawn-delay 1ms", "p50 <= 10 ms", []string{"--respawn-delay", "1ms"}, false},
+		{"library worker, respawn-delay 1ms", "p50 <= 10 ms", []string{"-respawn-delay", "1ms"}, true},
+		{"respawn-delay default (100ms)", "n/a (delay is 100ms)", nil, false},
 	}
 	var rows []row
 	for i, s := range settings {
 		var samples []killSample
 		for c := range e.o.killClusters {
-			got, err := killCluster(ctx, e, fmt.Sprintf("kill-%d-%d", i, c), e.o.killWorkers, 1, s.args)
+			got, err := killCluster(ctx, e, fmt.Sprintf("kill-%d-%d", i, c), e.o.killWorkers, 1, s.args, s.lib)
 			samples = append(samples, got...)
 			if err != nil {
 				return rows, err
 			}
 		}
-		rows = append(rows, respawnRows(s.name, s.target, samples, i == 0)...)
+		rows = append(rows, respawnRows(s.name, s.target, samples, s.target != "n/a (delay is 100ms)")...)
 	}
-	series, err := killCluster(ctx, e, "kill-backoff", 1, 6, []string{"--respawn-delay", "1ms", "--max-crashes", "100"})
+	series, err := killCluster(ctx, e, "kill-backoff", 1, 6, []string{"--respawn-delay", "1ms", "--max-crashes", "100"}, false)
 	var ts []string
 	for _, k := range series {
 		ts = append(ts, fmt.Sprintf("%.1f", float64(k.total)/float64(time.Millisecond)))
@@ -54,17 +56,30 @@ func benchRespawn(ctx context.Context, e *env) ([]row, error) {
 	return rows, err
 }
 
-// killCluster starts a demo cluster of workers and kills each slot's
-// worker times times in a row, waiting for its replacement each time.
-func killCluster(ctx context.Context, e *env, tag string, workers, times int, args []string) (out []killSample, err error) {
+// killCluster starts a cluster of workers (herd demo, or with lib a
+// library program that does not link what the herd binary links) and kills
+// each slot's worker times times in a row, waiting for its replacement each
+// time.
+func killCluster(ctx context.Context, e *env, tag string, workers, times int, args []string, lib bool) (out []killSample, err error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
 	dir := filepath.Join(e.tmp, tag)
-	args = append([]string{"--listen", addr, "--workers", fmt.Sprint(workers), "--startup-delay", "0",
-		"--pid-dir", dir}, args...)
-	p, err := startHerdCluster(e, "demo "+tag, workers, "demo", args...)
+	var p *proc
+	if lib {
+		args = append([]string{"serve", "-mode", "herd", "-listen", addr, "-workers", fmt.Sprint(workers),
+			"-pid-dir", dir}, args...)
+		if p, err = startProc("library "+tag, e.selfBin, args, nil); err == nil {
+			if err = p.log.waitReady(0, workers, 60*time.Second); err != nil {
+				err = errors.Join(err, p.stop(5*time.Second))
+			}
+		}
+	} else {
+		args = append([]string{"--listen", addr, "--workers", fmt.Sprint(workers), "--startup-delay", "0",
+			"--pid-dir", dir}, args...)
+		p, err = startHerdCluster(e, "demo "+tag, workers, "demo", args...)
+	}
 	if err != nil {
 		return nil, err
 	}

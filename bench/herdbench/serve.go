@@ -18,7 +18,9 @@ import (
 
 // serveMain is "herdbench serve": the same hello handler served either by
 // a herd cluster of Go workers (-mode herd) or by one plain net/http
-// process (-mode plain). It runs until SIGTERM or SIGINT.
+// process (-mode plain); or a herd cluster whose workers leak memory per
+// request (-mode leak) or delegate to the primary in a loop (-mode
+// delegate), both in serve_extra.go. It runs until SIGTERM or SIGINT.
 func serveMain(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	mode := fs.String("mode", "herd", "herd or plain")
@@ -26,6 +28,7 @@ func serveMain(args []string) error {
 	workers := fs.Int("workers", 2, "herd: workers")
 	balance := fs.String("balance", "shared", "herd: shared or reuseport")
 	pidDir := fs.String("pid-dir", "", "herd: pid directory")
+	x := addServeExtraFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -45,11 +48,26 @@ func serveMain(args []string) error {
 			LogFormat:    "json",
 			Logger:       slog.New(slog.NewJSONHandler(os.Stderr, nil)),
 		}
-		return herd.Run(ctx, cfg, func(ctx context.Context, w *herd.Worker) error {
+		return herd.Run(ctx, x.apply(cfg), func(ctx context.Context, w *herd.Worker) error {
 			return w.ServeHTTP(ctx, hello(w.ID()))
 		})
+	case "leak", "delegate":
+		cfg := herd.Config{
+			Name:         "herdbench-" + *mode,
+			Workers:      *workers,
+			Listen:       []string{*listen},
+			PIDDir:       *pidDir,
+			StartupDelay: -1,
+			LogFormat:    "json",
+			Logger:       slog.New(slog.NewJSONHandler(os.Stderr, nil)),
+		}
+		if *mode == "leak" {
+			return serveLeak(ctx, x.apply(cfg), x)
+		}
+		cfg.Listen = nil // the workers only talk to the primary
+		return serveDelegate(ctx, x.apply(cfg), x)
 	}
-	return fmt.Errorf("-mode %q is neither herd nor plain", *mode)
+	return fmt.Errorf("-mode %q is none of herd, plain, leak, delegate", *mode)
 }
 
 // hello is the handler every server variant runs: it names the slot that
