@@ -10,10 +10,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/herd-cluster/herd/internal/testkit"
 )
 
 // primaryProc is a primary running in a process of its own.
@@ -21,14 +22,14 @@ type primaryProc struct {
 	cmd    *exec.Cmd
 	pidDir string
 	out    string
-	stderr *syncBuffer
+	stderr *testkit.Buffer
 	exited chan struct{}
 }
 
 // startPrimary runs the test binary as a primary configured by pc.
 func startPrimary(t *testing.T, pc primaryConfig) *primaryProc {
 	t.Helper()
-	pp := &primaryProc{pidDir: t.TempDir(), out: t.TempDir(), stderr: &syncBuffer{}, exited: make(chan struct{})}
+	pp := &primaryProc{pidDir: t.TempDir(), out: t.TempDir(), stderr: &testkit.Buffer{}, exited: make(chan struct{})}
 	pc.PIDDir, pc.Out = pp.pidDir, pp.out
 	if pc.ShutdownTimeout == 0 {
 		pc.ShutdownTimeout = 10 * time.Second
@@ -222,7 +223,7 @@ func TestSocketActivated(t *testing.T) {
 	}
 	l.Close()
 	pc := primaryConfig{Workers: 1, Helper: "systemd-app"}
-	pp := &primaryProc{pidDir: t.TempDir(), out: t.TempDir(), stderr: &syncBuffer{}, exited: make(chan struct{})}
+	pp := &primaryProc{pidDir: t.TempDir(), out: t.TempDir(), stderr: &testkit.Buffer{}, exited: make(chan struct{})}
 	pc.PIDDir, pc.Out, pc.ShutdownTimeout = pp.pidDir, pp.out, 10*time.Second
 	b, _ := json.Marshal(pc)
 	// LISTEN_PID must be the primary's own pid: sh's $$, kept by exec.
@@ -260,24 +261,6 @@ func (pp *primaryProc) waitReports(t *testing.T, n int) {
 		files, _ := filepath.Glob(filepath.Join(pp.out, "*.json"))
 		return len(files) >= n
 	})
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and readers at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 func netListen() (*net.TCPListener, error) {

@@ -2,13 +2,14 @@ package membership_test
 
 import (
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/herd-cluster/herd/internal/testkit"
 
 	"github.com/herd-cluster/herd/membership/etcdtest"
 )
@@ -28,7 +29,7 @@ func TestEtcdBinary(t *testing.T) {
 	if err != nil {
 		t.Skip("no etcd server binary on PATH")
 	}
-	client, peer := freePort(t), freePort(t)
+	client, peer := testkit.FreeAddr(t), testkit.FreeAddr(t)
 	dir := t.TempDir()
 	logf, err := os.Create(filepath.Join(dir, "etcd.log"))
 	if err != nil {
@@ -57,16 +58,6 @@ func TestEtcdBinary(t *testing.T) {
 		t.Fatalf("tests against %s (%s): %v\n%s", bin, firstLine(version(bin)), err, res)
 	}
 	t.Logf("passed against %s", firstLine(version(bin)))
-}
-
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // waitServing waits until etcd answers a read at addr; its log is at

@@ -8,9 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/herd-cluster/herd/internal/testkit"
 
 	"github.com/herd-cluster/herd/internal/control"
 	"github.com/herd-cluster/herd/internal/control/controltest"
@@ -255,7 +256,7 @@ func TestClientLogsEvents(t *testing.T) {
 	wantFail(t, cli(t, "logs", "--slot", "4"), 1, "no worker slot 4")
 
 	// logs -f and events follow until the primary stops.
-	var logsOut, eventsOut outBuffer
+	var logsOut, eventsOut testkit.Buffer
 	got := make(chan int, 2)
 	go func() { got <- execute([]string{"logs", "-f", "-n", "0"}, &logsOut, io.Discard, nil) }()
 	go func() { got <- execute([]string{"events"}, &eventsOut, io.Discard, nil) }()
@@ -275,24 +276,6 @@ func TestClientLogsEvents(t *testing.T) {
 			t.Errorf("a follow command exited %d; logs %q, events %q", code, logsOut.String(), eventsOut.String())
 		}
 	}
-}
-
-// outBuffer is a bytes.Buffer safe for concurrent use.
-type outBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *outBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *outBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // waitFor polls cond until it holds, failing after a deadline.

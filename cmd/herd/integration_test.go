@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herd-cluster/herd/internal/testkit"
+
 	"github.com/herd-cluster/herd/internal/control"
 )
 
@@ -28,7 +30,7 @@ while :; do sleep 1 & wait $!; done`
 // primary is a real herd primary: this test binary running main().
 type primary struct {
 	cmd    *exec.Cmd
-	stderr *outBuffer
+	stderr *testkit.Buffer
 	exited chan error
 	socket string
 }
@@ -47,7 +49,7 @@ func herdCmd(env []string, args ...string) *exec.Cmd {
 // not start internal/control yet.
 func startPrimary(t *testing.T, socket string, workers int, env []string, args ...string) *primary {
 	t.Helper()
-	p := &primary{cmd: herdCmd(env, args...), stderr: &outBuffer{}, exited: make(chan error, 1), socket: socket}
+	p := &primary{cmd: herdCmd(env, args...), stderr: &testkit.Buffer{}, exited: make(chan error, 1), socket: socket}
 	p.cmd.Stderr = p.stderr
 	p.cmd.Stdout = io.Discard
 	if err := p.cmd.Start(); err != nil {
@@ -126,7 +128,7 @@ func TestIntegration(t *testing.T) {
 	isolate(t)
 	runtime := os.Getenv("XDG_RUNTIME_DIR")
 	it := &itest{socket: filepath.Join(runtime, "herd", "itest.sock"), env: []string{"XDG_RUNTIME_DIR=" + runtime},
-		token: filepath.Join(t.TempDir(), "token"), tcp: freeAddr(t)}
+		token: filepath.Join(t.TempDir(), "token"), tcp: testkit.FreeAddr(t)}
 	if err := os.WriteFile(it.token, []byte("s3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -275,7 +277,7 @@ func (it *itest) stop(t *testing.T) {
 // the demo's own HTTP port.
 func TestIntegrationECVMonitor(t *testing.T) {
 	socket := filepath.Join(t.TempDir(), "c.sock")
-	ecvAddr := freeAddr(t)
+	ecvAddr := testkit.FreeAddr(t)
 	startPrimary(t, socket, 1, nil, "demo", "--listen", "127.0.0.1:0", "--workers", "1", "--control", socket,
 		"--ecv-monitor", "/", "--ecv-addr", ecvAddr, "--ecv-read-only", "--stats-interval", "10ms")
 	hc := &http.Client{}
@@ -283,17 +285,6 @@ func TestIntegrationECVMonitor(t *testing.T) {
 	waitFor(t, func() bool { return httpCode(t, hc, "http://"+ecvAddr, "GET", "/ecv", "", "") == 200 })
 	wantFail(t, cli(t, "ecv", "disable", "--control", socket), 1, "read-only")
 	wantOK(t, cli(t, "ecv", "status", "--control", socket), "200 status=AVAILABLE")
-}
-
-// freeAddr returns a loopback address with a port free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // mode returns the permission bits of path.

@@ -9,10 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/herd-cluster/herd/internal/testkit"
 
 	"github.com/herd-cluster/herd/membership"
 	"github.com/herd-cluster/herd/membership/etcdtest"
@@ -85,7 +86,7 @@ type member struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	views  chan membership.View
-	stderr *syncBuffer
+	stderr *testkit.Buffer
 	exited chan error
 }
 
@@ -93,7 +94,7 @@ type member struct {
 func startMember(t *testing.T, args ...string) *member {
 	t.Helper()
 	m := &member{t: t, cmd: memberCmd(append(args, "--json")...), views: make(chan membership.View, 100),
-		stderr: &syncBuffer{}, exited: make(chan error, 1)}
+		stderr: &testkit.Buffer{}, exited: make(chan error, 1)}
 	out, err := m.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -207,22 +208,5 @@ func TestMemberUnreachable(t *testing.T) {
 	m.stop(syscall.SIGTERM, false)
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
 // Write appends p.
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
 // String returns what was written.
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}

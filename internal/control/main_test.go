@@ -1,7 +1,6 @@
 package control_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,9 +9,10 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/herd-cluster/herd/internal/testkit"
 
 	"go.uber.org/goleak"
 
@@ -26,31 +26,13 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// logBuffer is a concurrency-safe log destination.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // served is a Server running on a unix socket in a temporary directory.
 type served struct {
 	srv    *control.Server
 	socket string
 	client *control.Client
 	hc     *http.Client // speaks to the socket
-	log    *logBuffer
+	log    *testkit.Buffer
 }
 
 // serve starts a Server for fake on a socket of its own and stops it when
@@ -60,7 +42,7 @@ func serve(t *testing.T, cfg control.Config, fake control.Cluster) *served {
 	if cfg.Socket == "" {
 		cfg.Socket = filepath.Join(t.TempDir(), "c.sock")
 	}
-	lb := &logBuffer{}
+	lb := &testkit.Buffer{}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(lb, nil))
 	}

@@ -6,34 +6,17 @@ import (
 	"errors"
 	"io"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
+
+	"github.com/herd-cluster/herd/internal/testkit"
 
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// safeBuffer is a bytes.Buffer safe for concurrent use.
-type safeBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *safeBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *safeBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // waitFor fails the test unless ch closes or yields within d.
@@ -55,7 +38,7 @@ func waitFor[T any](t *testing.T, ch <-chan T, d time.Duration, what string) T {
 // the sink wrote to stdout and stderr.
 func run(t *testing.T, cfg Config, stream Stream, input string) (stdout, stderr string) {
 	t.Helper()
-	var out, errOut safeBuffer
+	var out, errOut testkit.Buffer
 	cfg.Stdout, cfg.Stderr = &out, &errOut
 	s := New(cfg)
 	waitFor(t, s.Capture(0, 7, stream, strings.NewReader(input)), 5*time.Second, "capture")
@@ -129,7 +112,7 @@ func TestJSONInvalidUTF8(t *testing.T) {
 func TestNoTrailingNewline(t *testing.T) {
 	// Through a pipe, so the last line arrives in its own read.
 	pr, pw := io.Pipe()
-	var out safeBuffer
+	var out testkit.Buffer
 	s := New(Config{Stdout: &out})
 	done := s.Capture(3, 1, Stdout, pr)
 	if _, err := pw.Write([]byte("first\nsecond, no newline")); err != nil {
@@ -178,7 +161,7 @@ func TestLongLineDefault(t *testing.T) {
 	// 1 MiB line through a pipe, read in small pieces.
 	line := bytes.Repeat([]byte("z"), 1<<20)
 	pr, pw := io.Pipe()
-	var out safeBuffer
+	var out testkit.Buffer
 	s := New(Config{Stdout: &out})
 	done := s.Capture(0, 1, Stdout, pr)
 	go func() {

@@ -10,12 +10,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/herd-cluster/herd/internal/testkit"
 )
 
 // gateWriter blocks every Write until open is closed.
 type gateWriter struct {
 	open chan struct{}
-	buf  safeBuffer
+	buf  testkit.Buffer
 }
 
 func (g *gateWriter) Write(p []byte) (int, error) {
@@ -52,7 +54,7 @@ func TestFlush(t *testing.T) {
 }
 
 func TestClose(t *testing.T) {
-	var out safeBuffer
+	var out testkit.Buffer
 	s := New(Config{Stdout: &out})
 	waitFor(t, s.Capture(0, 1, Stdout, strings.NewReader("one\ntwo\n")), 5*time.Second, "capture")
 	if err := s.Close(); err != nil {

@@ -4,8 +4,9 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"strings"
 	"testing"
+
+	"github.com/herd-cluster/herd/internal/testkit"
 
 	"github.com/coreos/go-systemd/v22/daemon"
 	"go.uber.org/goleak"
@@ -55,14 +56,4 @@ func helperSpawn() int {
 }
 
 // helperCommand returns a command re-executing the test binary in role.
-func helperCommand(role string) *exec.Cmd {
-	exe, err := os.Executable()
-	if err != nil {
-		exe = os.Args[0]
-	}
-	cmd := exec.Command(exe, "-test.run=^$")
-	// Under -race a process sleeps 1s at exit unless told not to.
-	gorace := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
-	cmd.Env = append(os.Environ(), helperEnv+"="+role, "GORACE="+gorace)
-	return cmd
-}
+func helperCommand(role string) *exec.Cmd { return testkit.SelfCommand(helperEnv + "=" + role) }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herd-cluster/herd/internal/testkit"
+
 	"go.uber.org/goleak"
 )
 
@@ -80,17 +82,7 @@ func readyThenWait(extra string) int {
 }
 
 // helperCommand returns a command re-executing the test binary in role.
-func helperCommand(role string) *exec.Cmd {
-	exe, err := os.Executable()
-	if err != nil {
-		exe = os.Args[0]
-	}
-	cmd := exec.Command(exe, "-test.run=^$")
-	// Under -race a process sleeps 1s at exit unless told not to.
-	gorace := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
-	cmd.Env = append(os.Environ(), helperEnv+"="+role, "GORACE="+gorace)
-	return cmd
-}
+func helperCommand(role string) *exec.Cmd { return testkit.SelfCommand(helperEnv + "=" + role) }
 
 // startHelper starts role in its own process group, waits until it is
 // ready, and returns it with the rest of its ready line. Cleanup kills the
