@@ -78,8 +78,8 @@ type Config struct {
 
 	// Workers is the number of worker slots. Zero means CPUs().
 	Workers int
-	// MinWorkers and MaxWorkers bound scaling. Zero means 1 and
-	// DefaultMaxWorkers.
+	// MinWorkers and MaxWorkers bound scaling, and Workers. Zero means 1
+	// and DefaultMaxWorkers; MaxWorkers is at most WorkersLimit.
 	MinWorkers int
 	MaxWorkers int
 
@@ -293,7 +293,7 @@ func (c Config) withDefaults() Config {
 		c.MinWorkers = 1
 	}
 	if c.MaxWorkers == 0 {
-		c.MaxWorkers = max(DefaultMaxWorkers, c.Workers)
+		c.MaxWorkers = DefaultMaxWorkers
 	}
 	if c.Balance == "" {
 		c.Balance = BalanceShared
@@ -425,5 +425,5 @@ func (c Config) Validate() error {
 	case c.SingleProcess && (c.Workers > 1 || len(c.Command) > 0):
 		return fmt.Errorf("single-process mode runs one Go worker in-process: it takes neither workers > 1 nor a command")
 	}
-	return nil
+	return c.validateLimits()
 }

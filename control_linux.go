@@ -90,6 +90,10 @@ func (c *Cluster) startControl(pool *supervisor.Pool, events *eventQueue, sink *
 		return nil, fmt.Errorf("herd: %w", err)
 	}
 	c.control.Store(srv)
+	if allInterfaces(cfg.ControlAddr) {
+		cfg.Logger.Warn("the management API listens on every interface: anyone who can reach this port and holds the token controls the cluster; prefer a loopback or private address",
+			"control_addr", cfg.ControlAddr)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {

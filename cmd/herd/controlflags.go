@@ -63,7 +63,7 @@ func (c *controlFlags) addControlFlags(fs *pflag.FlagSet) {
 	add(fs, g, &stringValue{&c.control, checkSocketPath}, "control", "`PATH`",
 		"Unix socket of the management API (herd status, reload, scale…), mode 0600 in a 0700 directory; - for none. Default: $XDG_RUNTIME_DIR/herd/NAME.sock, else /tmp/herd-UID/NAME.sock.")
 	add(fs, g, &stringValue{&c.controlAddr, checkAddr}, "control-addr", "`HOST:PORT`",
-		"Also serve the management API on TCP (a bare :PORT means 127.0.0.1); every request needs the bearer token of --token-file.")
+		"Also serve the management API on TCP (a bare :PORT means 127.0.0.1); every request needs the bearer token of --token-file. herd warns when this is every interface (0.0.0.0, ::).")
 	add(fs, g, &stringValue{&c.tokenFile, nil}, "token-file", "`FILE`",
 		"File holding the bearer token of --control-addr; it should be readable by its owner only.")
 	add(fs, g, &stringValue{&c.ecvPath, checkECVPath}, "ecv-path", "`PATH`",

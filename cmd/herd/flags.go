@@ -104,7 +104,7 @@ func (f *clusterFlags) addWorkerFlags(fs *pflag.FlagSet) {
 	add(fs, g, &intValue{&f.minWorkers, 1}, "min-workers", "`N`",
 		"Fewest workers scaling down (SIGTTOU, herd scale) may leave.")
 	add(fs, g, &intValue{&f.maxWorkers, 0}, "max-workers", "`N`",
-		"Most workers scaling up may reach. 0 means 1024, or --workers if that is higher.")
+		"Most workers scaling up may reach, and the bound of --workers; at most 4096. 0 means 1024.")
 	g = "Sockets"
 	add(fs, g, &listValue{p: &f.listen, check: checkListen, split: splitListenEnv}, "listen", "`[NAME=]ADDR`",
 		"Bind ADDR in the primary and pass it to every worker; repeat for more sockets. ADDR is host:port, :port, udp:host:port or unix:/path with optional ,mode=0660,owner=USER,group=GROUP. NAME goes into LISTEN_FDNAMES (default listen0, listen1, … by position).")
@@ -167,7 +167,7 @@ func (f *clusterFlags) addOtherFlags(fs *pflag.FlagSet) {
 	f.ctl.addLogFlags(fs)
 	f.ctl.addControlFlags(fs)
 	add(fs, "Configuration", &stringValue{&f.configFile, nil}, "config", "`FILE`",
-		"Read flag values from this YAML file, one key per flag (see CONFIGURATION).")
+		"Read flag values from this YAML file, one key per flag (see CONFIGURATION); a regular file of at most 1 MiB.")
 }
 
 // add registers a flag with value v in help section group. meta is the

@@ -169,6 +169,10 @@ func (f *clusterFlags) runConfig(cmd *cobra.Command, args []string) (herd.Config
 	if len(cfg.Command) == 0 {
 		return herd.Config{}, usageErrorf("no command to run: give it after --, as in herd run --listen :8080 -- ./server, or as command: in the config file")
 	}
+	// The command changes defaults (the name, the ready mode): check again.
+	if err := cfg.Validate(); err != nil {
+		return herd.Config{}, &usageError{err}
+	}
 	if err := checkCommand(cfg); err != nil {
 		if len(args) == 0 {
 			err = fmt.Errorf("%s: %w", f.fileCommandAt, err)
