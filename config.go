@@ -151,7 +151,10 @@ type Config struct {
 	Forward []syscall.Signal
 
 	// PIDDir, when set, receives primary.pid and worker-<slot>.pid, kept
-	// current across respawns and removed at exit.
+	// current across respawns and removed at exit. It is refused at start
+	// when another user could plant links in it: when it is owned by
+	// another user than herd's or root, or writable by group or others
+	// without being sticky and herd's user's.
 	PIDDir string
 
 	// Logger receives herd's own events. Nil means a text logger on stderr.

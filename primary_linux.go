@@ -273,6 +273,9 @@ func (c *Cluster) writePrimaryPID() error {
 	if err := os.MkdirAll(c.cfg.PIDDir, 0o755); err != nil {
 		return fmt.Errorf("herd: pid dir: %w", err)
 	}
+	if err := supervisor.CheckPIDDir(c.cfg.PIDDir); err != nil {
+		return fmt.Errorf("herd: pid dir: %w", err)
+	}
 	if err := supervisor.WritePIDFile(filepath.Join(c.cfg.PIDDir, "primary.pid"), os.Getpid()); err != nil {
 		return fmt.Errorf("herd: pid file: %w", err)
 	}

@@ -3,11 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
 	"github.com/herd-cluster/herd"
 	"github.com/herd-cluster/herd/internal/sockets"
+	"github.com/herd-cluster/herd/internal/supervisor"
 )
 
 // The checks below validate one item of a string or list flag; the flag
@@ -101,4 +103,16 @@ func checkDir(s string) error {
 		return errors.New("not a directory")
 	}
 	return nil
+}
+
+// checkPIDDir refuses an existing --pid-dir where another user could
+// plant links; one that does not exist yet is created by the primary.
+func checkPIDDir(s string) error {
+	if s == "" {
+		return nil
+	}
+	if _, err := os.Lstat(s); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return supervisor.CheckPIDDir(s)
 }

@@ -153,8 +153,8 @@ func (f *clusterFlags) addProcessFlags(fs *pflag.FlagSet) {
 		"Working directory of the workers. Default: herd's own.")
 	add(fs, g, &listValue{p: &f.env, check: checkEnv, split: splitEnvEnv}, "env", "`KEY=VALUE`",
 		"Add a variable to the environment the workers inherit from herd; repeatable.")
-	add(fs, g, &stringValue{&f.pidDir, nil}, "pid-dir", "`DIR`",
-		"Write primary.pid and worker-SLOT.pid here, kept current across respawns and removed at exit.")
+	add(fs, g, &stringValue{&f.pidDir, checkPIDDir}, "pid-dir", "`DIR`",
+		"Write primary.pid and worker-SLOT.pid here, kept current across respawns and removed at exit. Refused if writable by group or others (unless sticky and herd's user's) or owned by another user.")
 }
 
 // addOtherFlags registers the Logging and Configuration sections.

@@ -90,3 +90,23 @@ func TestConfigFileLimits(t *testing.T) {
 		checkBadInput(t, tc)
 	}
 }
+
+// TestPIDDirRefused checks that a --pid-dir another user could plant links
+// in is refused with exit status 2, and a sticky one of herd's user is not.
+func TestPIDDirRefused(t *testing.T) {
+	open := filepath.Join(t.TempDir(), "pids")
+	if err := os.Mkdir(open, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	checkBadInput(t, badInput{name: "world-writable pid-dir", args: []string{"--pid-dir", open}, want: []string{"--pid-dir", "writable by group or others"}})
+	checkBadInput(t, badInput{name: "env world-writable pid-dir", env: map[string]string{"HERD_PID_DIR": open}, want: []string{"HERD_PID_DIR"}})
+	if err := os.Chmod(open, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	if r := runHerd(t, "run", "--pid-dir", open, "--", "true"); r.code != 0 {
+		t.Errorf("sticky pid-dir of our own: code %d, stderr %q; want accepted", r.code, r.stderr)
+	}
+}
