@@ -165,7 +165,10 @@ type Config struct {
 	// Stdout and Stderr receive worker output (and Stderr herd's own log,
 	// when Logger is nil). Nil means os.Stdout and os.Stderr. A slow writer
 	// never blocks a worker: output waits in a bounded queue, and lines past
-	// its bound are dropped and counted.
+	// its bound are dropped and counted. A failing one (a closed pipe, a
+	// full disk) never stops the cluster: its lines are dropped and counted
+	// while it fails, the first failure is reported on Stderr, and writing
+	// is tried again after a backoff of up to 5s.
 	Stdout, Stderr io.Writer
 
 	// OnEvent, when set, receives every lifecycle event in order, on a
@@ -369,6 +372,7 @@ func (c Config) withDefaults() Config {
 	if c.Stderr == nil {
 		c.Stderr = os.Stderr
 	}
+	c.Stdout, c.Stderr = guardOutput(c.Stdout, c.Stderr, c.LogFormat == "json")
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(c.Stderr, nil))
 	}

@@ -63,10 +63,13 @@ func (a controlCluster) Usage(pid int) (uint64, float64) {
 
 // newMetrics registers the cluster's Prometheus collectors on a registry of
 // the primary's own and returns its /metrics handler.
-func newMetrics(src metrics.Source) (*metrics.Metrics, http.Handler, error) {
+func newMetrics(src metrics.Source, drops metrics.LogDropsFunc) (*metrics.Metrics, http.Handler, error) {
 	reg := prometheus.NewRegistry()
 	m, err := metrics.New(reg, src, procstat.NewSampler().SampleAll)
 	if err != nil {
+		return nil, nil, fmt.Errorf("herd: metrics: %w", err)
+	}
+	if err := reg.Register(metrics.NewLogDrops(drops)); err != nil {
 		return nil, nil, fmt.Errorf("herd: metrics: %w", err)
 	}
 	return m, metrics.Handler(reg), nil

@@ -16,6 +16,7 @@ import (
 
 	"github.com/herd-cluster/herd/internal/envvar"
 	"github.com/herd-cluster/herd/internal/logs"
+	"github.com/herd-cluster/herd/internal/metrics"
 	"github.com/herd-cluster/herd/internal/notify"
 	"github.com/herd-cluster/herd/internal/sockets"
 	"github.com/herd-cluster/herd/internal/supervisor"
@@ -27,6 +28,7 @@ const tailLines = 10
 
 // runPrimary binds the sockets, starts the workers and supervises them.
 func (c *Cluster) runPrimary(ctx context.Context) error {
+	catchSIGPIPE()
 	cfg := c.cfg
 	set, err := c.bind()
 	if err != nil {
@@ -45,7 +47,9 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 	}
 	defer c.removePrimaryPID()
 
-	m, promHandler, err := newMetrics(c)
+	m, promHandler, err := newMetrics(c, func() map[string]uint64 {
+		return map[string]uint64{metrics.DropQueueFull: sink.Dropped(), metrics.DropWriteError: c.outputDrops()}
+	})
 	if err != nil {
 		return err
 	}

@@ -45,7 +45,7 @@ func (c *controlFlags) addLogFlags(fs *pflag.FlagSet) {
 	g := "Logging"
 	c.logMaxSize, c.logMaxFiles, c.logLines = logs.DefaultMaxSize, logs.DefaultMaxFiles, defaultLogLines
 	add(fs, g, &stringValue{&c.logFile, nil}, "log-file", "`PATH`",
-		"Write herd's log and the worker output to PATH instead of stderr and stdout, rotated by size: PATH becomes PATH.1, PATH.1 becomes PATH.2, and so on.")
+		"Write herd's log and the worker output to PATH instead of stderr and stdout, rotated by size: PATH becomes PATH.1, PATH.1 becomes PATH.2, and so on. While writing fails (a full disk), lines are dropped and counted, the failure is said once on stderr, and PATH is reopened after a backoff of up to 5s.")
 	add(fs, g, &sizeValue{&c.logMaxSize}, "log-max-size", "`SIZE`",
 		"Size at which --log-file is rotated: bytes, or with a unit such as 10MB, 100MiB or 1G. Default: 100MiB.")
 	add(fs, g, &intValue{&c.logMaxFiles, 1}, "log-max-files", "`N`",

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/herd-cluster/herd"
+	"github.com/herd-cluster/herd/internal/logs"
 )
 
 // groupAnnotation marks the cluster flags and names their help section.
@@ -254,14 +255,21 @@ func (f *clusterFlags) withLogFile(cfg herd.Config) (herd.Config, error) {
 	if err != nil {
 		return herd.Config{}, err
 	}
-	cfg.Stdout, cfg.Stderr = w, w
-	cfg.Logger = newLogger(w, f.logFormat, f.logLevel)
+	// herd's log and the worker output share one guard: while the file
+	// fails (a full disk), their lines are dropped and counted, reported
+	// once on stderr, and the file is reopened after a backoff.
+	g := logs.Guard(w, "log file "+f.ctl.logFile, f.logFormat == "json")
+	g.SetReport(cfg.Stderr)
+	cfg.Stdout, cfg.Stderr = g, g
+	cfg.Logger = newLogger(g, f.logFormat, f.logLevel)
 	return cfg, nil
 }
 
 // build returns the herd.Config of the current flag values, with its
-// logger writing to w.
+// logger writing to w, which is also Stderr: a failing w drops herd's log
+// lines and counts them as it does worker output.
 func (f *clusterFlags) build(w io.Writer) herd.Config {
+	w = logs.Guard(w, "stderr", f.logFormat == "json")
 	respawn := herd.RespawnAlways
 	if !f.respawn {
 		respawn = herd.RespawnNever
@@ -297,6 +305,7 @@ func (f *clusterFlags) build(w io.Writer) herd.Config {
 		PIDDir:          f.pidDir,
 		Logger:          newLogger(w, f.logFormat, f.logLevel),
 		LogFormat:       f.logFormat,
+		Stderr:          w,
 	}
 	f.ctl.apply(&cfg)
 	f.health.apply(&cfg)

@@ -112,6 +112,24 @@ func (r *RotatingFile) rotate() error {
 	return nil
 }
 
+// Reopen opens path again and writes there from now on, as after a write
+// error: the file may have been removed, or its disk may have room again.
+// On failure the current file stays in use.
+func (r *RotatingFile) Reopen() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.f == nil {
+		return fmt.Errorf("logs: reopen log file: %w", fs.ErrClosed)
+	}
+	f, size, err := r.open()
+	if err != nil {
+		return err
+	}
+	r.f.Close()
+	r.f, r.size = f, size
+	return nil
+}
+
 // Close closes the file. Later writes fail.
 func (r *RotatingFile) Close() error {
 	r.mu.Lock()
