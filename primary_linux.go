@@ -35,7 +35,7 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 		return err
 	}
 	defer set.Close()
-	nl, err := notify.Listen()
+	nl, err := c.listenNotify()
 	if err != nil {
 		return fmt.Errorf("herd: notify socket: %w", err)
 	}
@@ -98,7 +98,9 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 	}
 	defer stopControl()
 
-	go forwardNotifications(nl, pool)
+	if nl != nil {
+		go forwardNotifications(nl, pool)
+	}
 	if nd != nil {
 		nodeCtx, leave := context.WithCancel(context.Background())
 		nodeDone := make(chan struct{})

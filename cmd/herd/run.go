@@ -34,7 +34,10 @@ SOCKETS
 
 READINESS
   With --ready notify a worker is ready when it sends READY=1 to
-  NOTIFY_SOCKET (the sd_notify(3) protocol). With --ready delay, the default
+  NOTIFY_SOCKET (the sd_notify(3) protocol): a unix datagram socket at a
+  plain path in a directory only herd's user can enter, set only with
+  --ready notify or --watchdog. Only the worker and its descendants are
+  heard. With --ready delay, the default
   for commands, it is ready once it has stayed alive for --ready-delay. A
   worker not ready within --ready-timeout is killed and counted as a crash.
   A rolling restart stops an old worker only once its replacement is ready.
