@@ -38,7 +38,10 @@ var (
 
 // NoWorkerReadyError is returned by Run when every slot failed before any
 // worker was ever ready. Output holds the last lines the workers wrote to
-// stderr, oldest first, each prefixed with its slot.
+// stderr, oldest first, each prefixed with its slot; when a long
+// backtrace followed the error, the line that names it (the first line of
+// the last worker's output, or one naming an error, exception, panic or
+// errno) comes first, then a line counting those left out.
 type NoWorkerReadyError struct {
 	Reason string
 	Output []string

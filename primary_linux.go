@@ -22,9 +22,14 @@ import (
 	"github.com/herd-cluster/herd/internal/supervisor"
 )
 
-// tailLines is how many stderr lines of each slot a NoWorkerReadyError
-// carries.
-const tailLines = 10
+// A NoWorkerReadyError carries, of each slot's last summaryLines stderr
+// lines, the last tailLines and up to headLines before them that name the
+// error.
+const (
+	tailLines    = 10
+	headLines    = 3
+	summaryLines = 200
+)
 
 // runPrimary binds the sockets, starts the workers and supervises them.
 func (c *Cluster) runPrimary(ctx context.Context) error {
@@ -260,12 +265,21 @@ func (c *Cluster) onSignal(pool *supervisor.Pool, sig syscall.Signal, stops int)
 	}
 }
 
-// lastOutput returns the last stderr lines of every slot.
+// lastOutput returns, for every slot, what its workers last wrote to
+// stderr: the last lines, and before them the lines that name the error
+// when a long backtrace pushed them out of the last lines.
 func (c *Cluster) lastOutput(sink *logs.Sink) []string {
 	_ = sink.Flush(context.Background())
 	var out []string
 	for slot := range c.cfg.Workers {
-		for _, l := range sink.Tail(slot, tailLines, logs.Stderr) {
+		sum := logs.Summarize(sink.Tail(slot, summaryLines, logs.Stderr), tailLines, headLines)
+		for _, l := range sum.Head {
+			out = append(out, fmt.Sprintf("[%d] %s", l.Slot, l.Text))
+		}
+		if sum.Skipped > 0 {
+			out = append(out, fmt.Sprintf("[%d] … %d more lines …", slot, sum.Skipped))
+		}
+		for _, l := range sum.Tail {
 			out = append(out, fmt.Sprintf("[%d] %s", l.Slot, l.Text))
 		}
 	}
