@@ -186,8 +186,9 @@ type Config struct {
 
 	// MaxRequests recycles a Go worker after it handled this many requests
 	// plus a random 0..MaxRequestsJitter, so workers do not recycle
-	// together. Zero means no limit. Commands may report their count over
-	// IPC.
+	// together. Zero means no limit. Commands must report their count over
+	// IPC; when one has not said hello on its channel 5s after it started,
+	// an EventSetupError says, once, that requests will not recycle it.
 	MaxRequests, MaxRequestsJitter uint64
 	// MaxAge recycles a worker after it lived this long, ± MaxAgeJitter.
 	// Zero means no limit.

@@ -23,12 +23,15 @@ type controlCluster struct {
 	pool    *supervisor.Pool
 	events  *eventQueue
 	sampler *procstat.Sampler // for /stats: CPU percent between two reads
+	advice  *advisor          // for /stats: the setup errors recognised
 }
 
 var _ control.Cluster = controlCluster{}
 
 func (a controlCluster) Stats(ctx context.Context) (supervisor.Stats, error) {
-	return a.pool.Stats(ctx)
+	st, err := a.pool.Stats(ctx)
+	st.Warnings = a.advice.Warnings()
+	return st, err
 }
 
 func (a controlCluster) StartRestart(ctx context.Context, slot int) (<-chan error, error) {
@@ -82,7 +85,7 @@ func (c *Cluster) startControl(pool *supervisor.Pool, events *eventQueue, sink *
 	if cfg.Control == control.Off && cfg.ControlAddr == "" && cfg.ECVAddr == "" && cfg.MetricsAddr == "" {
 		return func() {}, nil
 	}
-	cl := controlCluster{pool: pool, events: events, sampler: procstat.NewSampler()}
+	cl := controlCluster{pool: pool, events: events, sampler: procstat.NewSampler(), advice: c.advice.Load()}
 	srv, err := control.New(control.Config{
 		Name: cfg.Name, Version: version(), Socket: cfg.Control, TCPAddr: cfg.ControlAddr,
 		TokenFile: cfg.TokenFile, ECVPath: cfg.ECVPath, ECVReadOnly: cfg.ECVReadOnly,

@@ -65,6 +65,7 @@ type Cluster struct {
 	exe  string // the program Go workers run: this executable's path
 
 	pool     atomic.Pointer[supervisor.Pool] // set while the primary runs
+	advice   atomic.Pointer[advisor]         // set while the primary runs
 	stop     chan struct{}                   // closed by Stop
 	stopOnce sync.Once
 
@@ -154,7 +155,9 @@ func (c *Cluster) Stats(ctx context.Context) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
-	return p.Stats(ctx)
+	st, err := p.Stats(ctx)
+	st.Warnings = c.advice.Load().Warnings()
+	return st, err
 }
 
 // Restart rolls every worker over to a new one, MaxSurge at a time, each new

@@ -60,10 +60,16 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 	}
 	events := newEventQueue(cfg.Logger, m.Observe, cfg.OnEvent)
 	defer events.close()
+	advice, stopAdvice := c.startAdvisor(set.Addrs(), sink, events)
+	c.advice.Store(advice)
+	defer stopAdvice()
 	spawner := supervisor.NewSpawner()
 	defer spawner.Close()
 	ch := c.channels
 	ch.log, ch.heartbeat = cfg.Logger, c.heartbeat()
+	if len(cfg.Command) > 0 && cfg.MaxRequests > 0 {
+		ch.silent = advice.noIPC
+	}
 	if ch.heartbeat == 0 {
 		ch.heartbeat = DefaultHeartbeat // for the counts commands may report
 	}
@@ -124,6 +130,7 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 	events.close() // the last events reach API subscribers before the API stops
 	var nr *supervisor.NoWorkerReadyError
 	if errors.As(err, &nr) {
+		stopAdvice() // it has seen every event and line: the summary names its findings
 		return &NoWorkerReadyError{Reason: nr.Reason, Output: c.lastOutput(sink)}
 	}
 	return err
@@ -281,6 +288,9 @@ func (c *Cluster) lastOutput(sink *logs.Sink) []string {
 		}
 		for _, l := range sum.Tail {
 			out = append(out, fmt.Sprintf("[%d] %s", l.Slot, l.Text))
+		}
+		if msg := c.advice.Load().toldSlot(slot); msg != "" {
+			out = append(out, fmt.Sprintf("[%d] herd: %s", slot, msg))
 		}
 	}
 	return out

@@ -49,6 +49,8 @@ HEALTH AND RECYCLING
   and killed. A worker is recycled (replaced, its successor ready first, one
   at a time) after --max-requests requests, past --memory-limit of resident
   memory, or at --max-age; the jitters keep workers from recycling together.
+  --max-requests needs commands that report their requests over HERD_IPC:
+  herd logs an error once when one does not.
 
 AUTOSCALING
   With --autoscale, herd adds a worker while their average CPU use stays
