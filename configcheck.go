@@ -18,6 +18,7 @@ const WorkersLimit = 4096
 
 // Bounds of the Config fields that size memory, files or syscalls.
 const (
+	maxListeners  = 128       // sockets bound (each slot's, with reuseport)
 	maxLogLines   = 1_000_000 // lines kept per slot
 	maxLogFiles   = 1000      // rotated files kept
 	maxBacklog    = math.MaxInt32
@@ -32,6 +33,8 @@ func (c Config) validateLimits() error {
 	switch {
 	case c.MaxWorkers > WorkersLimit:
 		return fmt.Errorf("max-workers %d is above the limit of %d", c.MaxWorkers, WorkersLimit)
+	case len(c.Listen) > maxListeners:
+		return fmt.Errorf("listen: %d addresses, the limit is %d", len(c.Listen), maxListeners)
 	case c.MaxSurge > c.MaxWorkers:
 		return fmt.Errorf("max-surge %d is above max-workers %d", c.MaxSurge, c.MaxWorkers)
 	case c.Backlog > maxBacklog:

@@ -31,6 +31,7 @@ func TestValidateBounds(t *testing.T) {
 		{"stop signal", herd.Config{Workers: 1, StopSignal: syscall.Signal(99), Command: cmd}, "stop-signal"},
 		{"env", herd.Config{Workers: 1, Env: []string{"NOVALUE"}, Command: cmd}, "env"},
 		{"log lines", herd.Config{Workers: 1, LogLines: 1 << 30, Command: cmd}, "log-lines"},
+		{"listeners", herd.Config{Workers: 1, Listen: make([]string, 200), Command: cmd}, "limit is 128"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.cfg.Validate()

@@ -33,6 +33,7 @@ func TestOutOfBounds(t *testing.T) {
 		{name: "ready-delay past ready-timeout", args: []string{"--ready-delay", "2m"}, want: []string{"ready-delay 2m0s", "ready-timeout 1m0s"}},
 		{name: "log-lines too many", args: []string{"--log-lines", "1000000000"}, want: []string{"log-lines"}},
 		{name: "log-max-files too many", args: []string{"--log-max-files", "100000000"}, want: []string{"log-max-files"}},
+		{name: "too many listeners", file: "listen: [" + strings.Repeat("\":0\", ", 200) + "\":0\"]\n", want: []string{"listen", "128"}},
 		{name: "cluster-total too big", args: []string{"--cluster-total", "9223372036854775807", "--cluster-base", "9223372036854775800"}, want: []string{"cluster"}},
 	} {
 		checkBadInput(t, tc)
