@@ -70,7 +70,9 @@ func TestControlAddrAllInterfaces(t *testing.T) {
 
 // TestConfigFileLimits checks that --config refuses what is not a regular
 // file of at most 1 MiB, at once and with exit status 2: a device that
-// never ends, a FIFO no one writes to, a directory, a file too large.
+// never ends, a FIFO no one writes to, a directory, a file too large; and
+// the same of --token-file (at most 4 KiB) and --log-file (which rotation
+// would rename).
 func TestConfigFileLimits(t *testing.T) {
 	dir := t.TempDir()
 	fifo := filepath.Join(dir, "fifo.yaml")
@@ -87,6 +89,11 @@ func TestConfigFileLimits(t *testing.T) {
 		{name: "env fifo", env: map[string]string{"HERD_CONFIG": fifo}, want: []string{"fifo.yaml", "FIFO"}},
 		{name: "directory", args: []string{"--config", dir}, want: []string{"directory"}},
 		{name: "too large", args: []string{"--config", big}, want: []string{"big.yaml", "1 MiB"}},
+		{name: "token dev zero", args: []string{"--control-addr", ":0", "--token-file", "/dev/zero"}, want: []string{"--token-file", "not a regular file"}},
+		{name: "token fifo", args: []string{"--control-addr", ":0", "--token-file", fifo}, want: []string{"--token-file", "not a regular file"}},
+		{name: "token too large", args: []string{"--control-addr", ":0", "--token-file", big}, want: []string{"--token-file", "4096"}},
+		{name: "log file dev null", args: []string{"--log-file", "/dev/null"}, want: []string{"--log-file", "not a regular file"}},
+		{name: "log file fifo", args: []string{"--log-file", fifo}, want: []string{"--log-file"}},
 	} {
 		checkBadInput(t, tc)
 	}

@@ -78,20 +78,13 @@ func TestDest(t *testing.T) {
 	}
 }
 
-// TestDestFullDevice writes a rotating log file on /dev/full, a device
-// that fails every write with ENOSPC as a full disk does: nothing returns
-// an error, and every line is counted as dropped.
+// TestDestFullDevice writes on /dev/full, a device that fails every write
+// with ENOSPC as a full disk does: nothing returns an error, and every
+// line is counted as dropped.
 func TestDestFullDevice(t *testing.T) {
-	if _, err := os.Stat("/dev/full"); err != nil {
-		t.Skip("no /dev/full on this system")
-	}
-	link := filepath.Join(t.TempDir(), "herd.log")
-	if err := os.Symlink("/dev/full", link); err != nil {
-		t.Fatal(err)
-	}
-	r, err := OpenRotating(link, 0, 0)
+	r, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
 	if err != nil {
-		t.Fatal(err)
+		t.Skipf("no /dev/full on this system: %v", err)
 	}
 	defer r.Close()
 	if _, err := r.Write([]byte("x\n")); !errors.Is(err, syscall.ENOSPC) {
@@ -105,6 +98,22 @@ func TestDestFullDevice(t *testing.T) {
 	}
 	if d.Dropped() != 6 || !strings.Contains(report.String(), "no space left on device") {
 		t.Errorf("Dropped() = %d, report %q; want 6 and the cause", d.Dropped(), report.String())
+	}
+}
+
+// TestOpenRotatingRefusesSpecialFiles checks that a log file must be a
+// regular file: rotating /dev/null would rename it, and opening a FIFO no
+// one reads would hang.
+func TestOpenRotatingRefusesSpecialFiles(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/dev/null", fifo, t.TempDir()} {
+		if r, err := OpenRotating(path, 0, 0); err == nil {
+			r.Close()
+			t.Errorf("OpenRotating(%s): nil error; want refused", path)
+		}
 	}
 }
 
