@@ -26,7 +26,7 @@ func TestBindOwnPort(t *testing.T) {
 	py := python(t)
 	tc := startClusterWith(t, herd.Config{
 		Workers: 2, Listen: []string{"127.0.0.1:0"}, RespawnDelay: 10 * time.Millisecond, MaxCrashes: 3,
-		CrashWindow: time.Minute,
+		CrashWindow: time.Minute, Ready: herd.ReadyNotify, ReadyTimeout: waitLimit, // never ready, however slow Python starts
 	}, "", "", nil, py, "-c", bindOwnPort)
 	hints := tc.ev.waitN(t, 0, 2, "setup_error", is(herd.EventSetupError))
 	port := tc.stats(t).Slots[0].Port

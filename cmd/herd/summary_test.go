@@ -19,7 +19,9 @@ exit 1`
 // and a long backtrace and exit: the summary herd prints must name the
 // error, not only the last frames, and stay bounded.
 func TestCrashSummaryKeepsError(t *testing.T) {
-	cmd := exec.Command(os.Args[0], "run", "--workers", "1", "--respawn-delay", "5ms", "--log-level", "error",
+	// --ready notify: the worker is never taken as ready, however slowly
+	// it starts on a loaded machine, so herd ends with the summary.
+	cmd := exec.Command(os.Args[0], "run", "--workers", "1", "--respawn-delay", "5ms", "--log-level", "error", "--ready", "notify",
 		"--control", "-", "--", "sh", "-c", backtraceScript)
 	cmd.Env = append(os.Environ(), mainSwitch+"=1")
 	var stderr bytes.Buffer
