@@ -71,6 +71,10 @@ type channels struct {
 	// every channel must be told (the cluster view) is either seen by a
 	// sender iterating with each, or by greet.
 	greet func(wc workerChannel)
+	// silent, when set, is called with the slot and pid of a worker whose
+	// channel closed because it never said hello: it does not speak the
+	// protocol.
+	silent func(slot, pid int)
 
 	mu    sync.Mutex
 	conns map[int]workerChannel // by pid
@@ -114,6 +118,9 @@ func (ch *channels) open(slot, gen int) (*os.File, func(pid int), error) {
 		go func() {
 			defer ch.wg.Done()
 			<-conn.Done()
+			if _, ok := conn.Hello(); !ok && errors.Is(conn.Err(), ipc.ErrProtocol) && ch.silent != nil {
+				ch.silent(slot, pid)
+			}
 			ch.mu.Lock()
 			delete(ch.conns, pid)
 			ch.mu.Unlock()

@@ -41,8 +41,8 @@ func TestSystemdProtocol(t *testing.T) {
 				t.Errorf("slot %d: %s = %v; want %s", e.Slot, k, env[k], v)
 			}
 		}
-		if ns, _ := env["NOTIFY_SOCKET"].(string); !strings.HasPrefix(ns, "@") {
-			t.Errorf("NOTIFY_SOCKET = %q; want an abstract socket", ns)
+		if ns, _ := env["NOTIFY_SOCKET"].(string); !strings.HasPrefix(ns, "/") {
+			t.Errorf("NOTIFY_SOCKET = %q; want a socket path", ns)
 		}
 		if _, ok := env["HERD_SHIM"]; ok {
 			t.Errorf("HERD_SHIM leaked into the worker's environment")

@@ -78,8 +78,8 @@ type Config struct {
 
 	// Workers is the number of worker slots. Zero means CPUs().
 	Workers int
-	// MinWorkers and MaxWorkers bound scaling. Zero means 1 and
-	// DefaultMaxWorkers.
+	// MinWorkers and MaxWorkers bound scaling, and Workers. Zero means 1
+	// and DefaultMaxWorkers; MaxWorkers is at most WorkersLimit.
 	MinWorkers int
 	MaxWorkers int
 
@@ -151,7 +151,10 @@ type Config struct {
 	Forward []syscall.Signal
 
 	// PIDDir, when set, receives primary.pid and worker-<slot>.pid, kept
-	// current across respawns and removed at exit.
+	// current across respawns and removed at exit. It is refused at start
+	// when another user could plant links in it: when it is owned by
+	// another user than herd's or root, or writable by group or others
+	// without being sticky and herd's user's.
 	PIDDir string
 
 	// Logger receives herd's own events. Nil means a text logger on stderr.
@@ -162,7 +165,10 @@ type Config struct {
 	// Stdout and Stderr receive worker output (and Stderr herd's own log,
 	// when Logger is nil). Nil means os.Stdout and os.Stderr. A slow writer
 	// never blocks a worker: output waits in a bounded queue, and lines past
-	// its bound are dropped and counted.
+	// its bound are dropped and counted. A failing one (a closed pipe, a
+	// full disk) never stops the cluster: its lines are dropped and counted
+	// while it fails, the first failure is reported on Stderr, and writing
+	// is tried again after a backoff of up to 5s.
 	Stdout, Stderr io.Writer
 
 	// OnEvent, when set, receives every lifecycle event in order, on a
@@ -180,8 +186,9 @@ type Config struct {
 
 	// MaxRequests recycles a Go worker after it handled this many requests
 	// plus a random 0..MaxRequestsJitter, so workers do not recycle
-	// together. Zero means no limit. Commands may report their count over
-	// IPC.
+	// together. Zero means no limit. Commands must report their count over
+	// IPC; when one has not said hello on its channel 5s after it started,
+	// an EventSetupError says, once, that requests will not recycle it.
 	MaxRequests, MaxRequestsJitter uint64
 	// MaxAge recycles a worker after it lived this long, ± MaxAgeJitter.
 	// Zero means no limit.
@@ -293,7 +300,7 @@ func (c Config) withDefaults() Config {
 		c.MinWorkers = 1
 	}
 	if c.MaxWorkers == 0 {
-		c.MaxWorkers = max(DefaultMaxWorkers, c.Workers)
+		c.MaxWorkers = DefaultMaxWorkers
 	}
 	if c.Balance == "" {
 		c.Balance = BalanceShared
@@ -366,6 +373,7 @@ func (c Config) withDefaults() Config {
 	if c.Stderr == nil {
 		c.Stderr = os.Stderr
 	}
+	c.Stdout, c.Stderr = guardOutput(c.Stdout, c.Stderr, c.LogFormat == "json")
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(c.Stderr, nil))
 	}
@@ -425,5 +433,5 @@ func (c Config) Validate() error {
 	case c.SingleProcess && (c.Workers > 1 || len(c.Command) > 0):
 		return fmt.Errorf("single-process mode runs one Go worker in-process: it takes neither workers > 1 nor a command")
 	}
-	return nil
+	return c.validateLimits()
 }

@@ -23,12 +23,15 @@ type controlCluster struct {
 	pool    *supervisor.Pool
 	events  *eventQueue
 	sampler *procstat.Sampler // for /stats: CPU percent between two reads
+	advice  *advisor          // for /stats: the setup errors recognised
 }
 
 var _ control.Cluster = controlCluster{}
 
 func (a controlCluster) Stats(ctx context.Context) (supervisor.Stats, error) {
-	return a.pool.Stats(ctx)
+	st, err := a.pool.Stats(ctx)
+	st.Warnings = a.advice.Warnings()
+	return st, err
 }
 
 func (a controlCluster) StartRestart(ctx context.Context, slot int) (<-chan error, error) {
@@ -63,10 +66,13 @@ func (a controlCluster) Usage(pid int) (uint64, float64) {
 
 // newMetrics registers the cluster's Prometheus collectors on a registry of
 // the primary's own and returns its /metrics handler.
-func newMetrics(src metrics.Source) (*metrics.Metrics, http.Handler, error) {
+func newMetrics(src metrics.Source, drops metrics.LogDropsFunc) (*metrics.Metrics, http.Handler, error) {
 	reg := prometheus.NewRegistry()
 	m, err := metrics.New(reg, src, procstat.NewSampler().SampleAll)
 	if err != nil {
+		return nil, nil, fmt.Errorf("herd: metrics: %w", err)
+	}
+	if err := reg.Register(metrics.NewLogDrops(drops)); err != nil {
 		return nil, nil, fmt.Errorf("herd: metrics: %w", err)
 	}
 	return m, metrics.Handler(reg), nil
@@ -79,7 +85,7 @@ func (c *Cluster) startControl(pool *supervisor.Pool, events *eventQueue, sink *
 	if cfg.Control == control.Off && cfg.ControlAddr == "" && cfg.ECVAddr == "" && cfg.MetricsAddr == "" {
 		return func() {}, nil
 	}
-	cl := controlCluster{pool: pool, events: events, sampler: procstat.NewSampler()}
+	cl := controlCluster{pool: pool, events: events, sampler: procstat.NewSampler(), advice: c.advice.Load()}
 	srv, err := control.New(control.Config{
 		Name: cfg.Name, Version: version(), Socket: cfg.Control, TCPAddr: cfg.ControlAddr,
 		TokenFile: cfg.TokenFile, ECVPath: cfg.ECVPath, ECVReadOnly: cfg.ECVReadOnly,
@@ -90,6 +96,10 @@ func (c *Cluster) startControl(pool *supervisor.Pool, events *eventQueue, sink *
 		return nil, fmt.Errorf("herd: %w", err)
 	}
 	c.control.Store(srv)
+	if allInterfaces(cfg.ControlAddr) {
+		cfg.Logger.Warn("the management API listens on every interface: anyone who can reach this port and holds the token controls the cluster; prefer a loopback or private address",
+			"control_addr", cfg.ControlAddr)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() {

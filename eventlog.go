@@ -179,8 +179,10 @@ func logEvent(log *slog.Logger, e Event) {
 		msg = "all workers stopped"
 	case supervisor.EventRespawnScheduled:
 		level, msg = slog.LevelDebug, "respawn scheduled"
+	case EventSetupError:
+		level, msg = slog.LevelError, e.Reason
 	}
-	if e.Reason != "" {
+	if e.Reason != "" && e.Type != EventSetupError {
 		attrs = append(attrs, slog.String("reason", e.Reason))
 	}
 	if e.Delay != 0 {

@@ -38,7 +38,10 @@ var (
 
 // NoWorkerReadyError is returned by Run when every slot failed before any
 // worker was ever ready. Output holds the last lines the workers wrote to
-// stderr, oldest first, each prefixed with its slot.
+// stderr, oldest first, each prefixed with its slot; when a long
+// backtrace followed the error, the line that names it (the first line of
+// the last worker's output, or one naming an error, exception, panic or
+// errno) comes first, then a line counting those left out.
 type NoWorkerReadyError struct {
 	Reason string
 	Output []string
@@ -62,6 +65,7 @@ type Cluster struct {
 	exe  string // the program Go workers run: this executable's path
 
 	pool     atomic.Pointer[supervisor.Pool] // set while the primary runs
+	advice   atomic.Pointer[advisor]         // set while the primary runs
 	stop     chan struct{}                   // closed by Stop
 	stopOnce sync.Once
 
@@ -151,7 +155,9 @@ func (c *Cluster) Stats(ctx context.Context) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
-	return p.Stats(ctx)
+	st, err := p.Stats(ctx)
+	st.Warnings = c.advice.Load().Warnings()
+	return st, err
 }
 
 // Restart rolls every worker over to a new one, MaxSurge at a time, each new

@@ -16,24 +16,31 @@ import (
 
 	"github.com/herd-cluster/herd/internal/envvar"
 	"github.com/herd-cluster/herd/internal/logs"
+	"github.com/herd-cluster/herd/internal/metrics"
 	"github.com/herd-cluster/herd/internal/notify"
 	"github.com/herd-cluster/herd/internal/sockets"
 	"github.com/herd-cluster/herd/internal/supervisor"
 )
 
-// tailLines is how many stderr lines of each slot a NoWorkerReadyError
-// carries.
-const tailLines = 10
+// A NoWorkerReadyError carries, of each slot's last summaryLines stderr
+// lines, the last tailLines and up to headLines before them that name the
+// error.
+const (
+	tailLines    = 10
+	headLines    = 3
+	summaryLines = 200
+)
 
 // runPrimary binds the sockets, starts the workers and supervises them.
 func (c *Cluster) runPrimary(ctx context.Context) error {
+	catchSIGPIPE()
 	cfg := c.cfg
 	set, err := c.bind()
 	if err != nil {
 		return err
 	}
 	defer set.Close()
-	nl, err := notify.Listen()
+	nl, err := c.listenNotify()
 	if err != nil {
 		return fmt.Errorf("herd: notify socket: %w", err)
 	}
@@ -45,16 +52,24 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 	}
 	defer c.removePrimaryPID()
 
-	m, promHandler, err := newMetrics(c)
+	m, promHandler, err := newMetrics(c, func() map[string]uint64 {
+		return map[string]uint64{metrics.DropQueueFull: sink.Dropped(), metrics.DropWriteError: c.outputDrops()}
+	})
 	if err != nil {
 		return err
 	}
 	events := newEventQueue(cfg.Logger, m.Observe, cfg.OnEvent)
 	defer events.close()
+	advice, stopAdvice := c.startAdvisor(set.Addrs(), sink, events)
+	c.advice.Store(advice)
+	defer stopAdvice()
 	spawner := supervisor.NewSpawner()
 	defer spawner.Close()
 	ch := c.channels
 	ch.log, ch.heartbeat = cfg.Logger, c.heartbeat()
+	if len(cfg.Command) > 0 && cfg.MaxRequests > 0 {
+		ch.silent = advice.noIPC
+	}
 	if ch.heartbeat == 0 {
 		ch.heartbeat = DefaultHeartbeat // for the counts commands may report
 	}
@@ -94,7 +109,9 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 	}
 	defer stopControl()
 
-	go forwardNotifications(nl, pool)
+	if nl != nil {
+		go forwardNotifications(nl, pool)
+	}
 	if nd != nil {
 		nodeCtx, leave := context.WithCancel(context.Background())
 		nodeDone := make(chan struct{})
@@ -113,6 +130,7 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 	events.close() // the last events reach API subscribers before the API stops
 	var nr *supervisor.NoWorkerReadyError
 	if errors.As(err, &nr) {
+		stopAdvice() // it has seen every event and line: the summary names its findings
 		return &NoWorkerReadyError{Reason: nr.Reason, Output: c.lastOutput(sink)}
 	}
 	return err
@@ -254,13 +272,25 @@ func (c *Cluster) onSignal(pool *supervisor.Pool, sig syscall.Signal, stops int)
 	}
 }
 
-// lastOutput returns the last stderr lines of every slot.
+// lastOutput returns, for every slot, what its workers last wrote to
+// stderr: the last lines, and before them the lines that name the error
+// when a long backtrace pushed them out of the last lines.
 func (c *Cluster) lastOutput(sink *logs.Sink) []string {
 	_ = sink.Flush(context.Background())
 	var out []string
 	for slot := range c.cfg.Workers {
-		for _, l := range sink.Tail(slot, tailLines, logs.Stderr) {
+		sum := logs.Summarize(sink.Tail(slot, summaryLines, logs.Stderr), tailLines, headLines)
+		for _, l := range sum.Head {
 			out = append(out, fmt.Sprintf("[%d] %s", l.Slot, l.Text))
+		}
+		if sum.Skipped > 0 {
+			out = append(out, fmt.Sprintf("[%d] … %d more lines …", slot, sum.Skipped))
+		}
+		for _, l := range sum.Tail {
+			out = append(out, fmt.Sprintf("[%d] %s", l.Slot, l.Text))
+		}
+		if msg := c.advice.Load().toldSlot(slot); msg != "" {
+			out = append(out, fmt.Sprintf("[%d] herd: %s", slot, msg))
 		}
 	}
 	return out
@@ -271,6 +301,9 @@ func (c *Cluster) writePrimaryPID() error {
 		return nil
 	}
 	if err := os.MkdirAll(c.cfg.PIDDir, 0o755); err != nil {
+		return fmt.Errorf("herd: pid dir: %w", err)
+	}
+	if err := supervisor.CheckPIDDir(c.cfg.PIDDir); err != nil {
 		return fmt.Errorf("herd: pid dir: %w", err)
 	}
 	if err := supervisor.WritePIDFile(filepath.Join(c.cfg.PIDDir, "primary.pid"), os.Getpid()); err != nil {

@@ -3,33 +3,24 @@ package main
 import (
 	"errors"
 	"fmt"
-	"net"
+	"io/fs"
 	"os"
-	"strconv"
 	"strings"
+
+	"github.com/herd-cluster/herd"
+	"github.com/herd-cluster/herd/internal/sockets"
+	"github.com/herd-cluster/herd/internal/supervisor"
 )
 
 // The checks below validate one item of a string or list flag; the flag
 // values call them from Set.
 
 // checkListen validates a --listen item: [NAME=]ADDR with ADDR host:port,
-// :port, udp:host:port or unix:/path[,mode=0660][,owner=U][,group=G].
+// :port, udp:host:port or unix:/path[,mode=0660][,owner=U][,group=G], as
+// the primary will parse it.
 func checkListen(s string) error {
-	name, addr := splitListen(s)
-	switch {
-	case name != "" && strings.ContainsAny(name, " \t"):
-		return fmt.Errorf("listener name %q contains a space", name)
-	case addr == "":
-		return errors.New("no address after the name")
-	case strings.HasPrefix(addr, "unix:"):
-		return checkUnixAddr(strings.TrimPrefix(addr, "unix:"))
-	}
-	_, port, err := net.SplitHostPort(strings.TrimPrefix(addr, "udp:"))
-	if err != nil {
-		return errors.New("address must be host:port, :port, udp:host:port or unix:/path")
-	}
-	if port == "" {
-		return errors.New("address has no port")
+	if _, err := sockets.Parse(s); err != nil {
+		return errors.New(strings.TrimPrefix(err.Error(), fmt.Sprintf("invalid listen address %q: ", s)))
 	}
 	return nil
 }
@@ -41,30 +32,6 @@ func splitListen(s string) (name, addr string) {
 		return s[:i], s[i+1:]
 	}
 	return "", s
-}
-
-// checkUnixAddr validates the part of a unix listener after "unix:".
-func checkUnixAddr(s string) error {
-	path, opts, _ := strings.Cut(s, ",")
-	if path == "" {
-		return errors.New("unix address has no path")
-	}
-	for opt := range strings.SplitSeq(opts, ",") {
-		if opt == "" {
-			continue
-		}
-		k, val, _ := strings.Cut(opt, "=")
-		switch {
-		case k == "mode":
-			if m, err := strconv.ParseUint(val, 8, 32); err != nil || m > 0o777 {
-				return fmt.Errorf("unix socket mode %q is not octal like 0660", val)
-			}
-		case (k == "owner" || k == "group") && val != "":
-		default:
-			return fmt.Errorf("unix socket option %q is not mode=, owner= or group=", opt)
-		}
-	}
-	return nil
 }
 
 // splitListenEnv cuts a comma-separated list of listeners, keeping the
@@ -111,10 +78,14 @@ func splitEnvEnv(s string) []string {
 	return items
 }
 
-// checkName refuses cluster names that cannot be part of a file name.
+// checkName refuses cluster names that cannot be part of a file name or
+// a log line.
 func checkName(s string) error {
-	if strings.ContainsAny(s, "/\x00") || s == "." || s == ".." {
-		return fmt.Errorf("%q cannot be used in a file name", s)
+	if s == "" {
+		return nil // the default
+	}
+	if err := herd.CheckName(s); err != nil {
+		return errors.New(strings.TrimPrefix(err.Error(), "name "))
 	}
 	return nil
 }
@@ -132,4 +103,16 @@ func checkDir(s string) error {
 		return errors.New("not a directory")
 	}
 	return nil
+}
+
+// checkPIDDir refuses an existing --pid-dir where another user could
+// plant links; one that does not exist yet is created by the primary.
+func checkPIDDir(s string) error {
+	if s == "" {
+		return nil
+	}
+	if _, err := os.Lstat(s); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return supervisor.CheckPIDDir(s)
 }

@@ -3,8 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
@@ -150,9 +152,9 @@ func loadFile(path string, fs *pflag.FlagSet) (*fileConfig, error) {
 	if path == "" {
 		return c, nil
 	}
-	data, err := os.ReadFile(path)
+	data, err := readConfigFile(path)
 	if err != nil {
-		return nil, usageErrorf("config file: %w", err)
+		return nil, usageErrorf("config file %s: %w", path, err)
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
@@ -171,6 +173,55 @@ func loadFile(path string, fs *pflag.FlagSet) (*fileConfig, error) {
 		}
 	}
 	return c, nil
+}
+
+// maxConfigSize is the largest config file herd reads.
+const maxConfigSize = 1 << 20
+
+// readConfigFile reads path, which must be a regular file of at most
+// maxConfigSize bytes. It is opened without blocking, so a FIFO named
+// in its place cannot hang herd, and read through a limit, so a file that
+// grows or a /proc file that claims a size of 0 cannot pass the bound.
+func readConfigFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, errors.Unwrap(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	switch {
+	case err != nil:
+		return nil, err
+	case !fi.Mode().IsRegular():
+		return nil, fmt.Errorf("not a regular file (%s)", fileKind(fi.Mode()))
+	case fi.Size() > maxConfigSize:
+		return nil, fmt.Errorf("%d bytes, the limit is %d (1 MiB)", fi.Size(), maxConfigSize)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	switch {
+	case err != nil:
+		return nil, err
+	case len(data) > maxConfigSize:
+		return nil, fmt.Errorf("more than %d bytes (1 MiB)", maxConfigSize)
+	}
+	return data, nil
+}
+
+// fileKind names the type of a file that is not a regular one.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeCharDevice != 0:
+		return "a character device"
+	case m&os.ModeDevice != 0:
+		return "a block device"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	}
+	return m.Type().String()
 }
 
 // add records one key: value pair of the file.

@@ -45,7 +45,7 @@ func (c *controlFlags) addLogFlags(fs *pflag.FlagSet) {
 	g := "Logging"
 	c.logMaxSize, c.logMaxFiles, c.logLines = logs.DefaultMaxSize, logs.DefaultMaxFiles, defaultLogLines
 	add(fs, g, &stringValue{&c.logFile, nil}, "log-file", "`PATH`",
-		"Write herd's log and the worker output to PATH instead of stderr and stdout, rotated by size: PATH becomes PATH.1, PATH.1 becomes PATH.2, and so on.")
+		"Write herd's log and the worker output to PATH instead of stderr and stdout, rotated by size: PATH becomes PATH.1, PATH.1 becomes PATH.2, and so on. While writing fails (a full disk), lines are dropped and counted, the failure is said once on stderr, and PATH is reopened after a backoff of up to 5s.")
 	add(fs, g, &sizeValue{&c.logMaxSize}, "log-max-size", "`SIZE`",
 		"Size at which --log-file is rotated: bytes, or with a unit such as 10MB, 100MiB or 1G. Default: 100MiB.")
 	add(fs, g, &intValue{&c.logMaxFiles, 1}, "log-max-files", "`N`",
@@ -63,7 +63,7 @@ func (c *controlFlags) addControlFlags(fs *pflag.FlagSet) {
 	add(fs, g, &stringValue{&c.control, checkSocketPath}, "control", "`PATH`",
 		"Unix socket of the management API (herd status, reload, scale…), mode 0600 in a 0700 directory; - for none. Default: $XDG_RUNTIME_DIR/herd/NAME.sock, else /tmp/herd-UID/NAME.sock.")
 	add(fs, g, &stringValue{&c.controlAddr, checkAddr}, "control-addr", "`HOST:PORT`",
-		"Also serve the management API on TCP (a bare :PORT means 127.0.0.1); every request needs the bearer token of --token-file.")
+		"Also serve the management API on TCP (a bare :PORT means 127.0.0.1); every request needs the bearer token of --token-file. herd warns when this is every interface (0.0.0.0, ::).")
 	add(fs, g, &stringValue{&c.tokenFile, nil}, "token-file", "`FILE`",
 		"File holding the bearer token of --control-addr; it should be readable by its owner only.")
 	add(fs, g, &stringValue{&c.ecvPath, checkECVPath}, "ecv-path", "`PATH`",

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/herd-cluster/herd"
+	"github.com/herd-cluster/herd/internal/logs"
 )
 
 // groupAnnotation marks the cluster flags and names their help section.
@@ -104,7 +105,7 @@ func (f *clusterFlags) addWorkerFlags(fs *pflag.FlagSet) {
 	add(fs, g, &intValue{&f.minWorkers, 1}, "min-workers", "`N`",
 		"Fewest workers scaling down (SIGTTOU, herd scale) may leave.")
 	add(fs, g, &intValue{&f.maxWorkers, 0}, "max-workers", "`N`",
-		"Most workers scaling up may reach. 0 means 1024, or --workers if that is higher.")
+		"Most workers scaling up may reach, and the bound of --workers; at most 4096. 0 means 1024.")
 	g = "Sockets"
 	add(fs, g, &listValue{p: &f.listen, check: checkListen, split: splitListenEnv}, "listen", "`[NAME=]ADDR`",
 		"Bind ADDR in the primary and pass it to every worker; repeat for more sockets. ADDR is host:port, :port, udp:host:port or unix:/path with optional ,mode=0660,owner=USER,group=GROUP. NAME goes into LISTEN_FDNAMES (default listen0, listen1, … by position).")
@@ -153,8 +154,8 @@ func (f *clusterFlags) addProcessFlags(fs *pflag.FlagSet) {
 		"Working directory of the workers. Default: herd's own.")
 	add(fs, g, &listValue{p: &f.env, check: checkEnv, split: splitEnvEnv}, "env", "`KEY=VALUE`",
 		"Add a variable to the environment the workers inherit from herd; repeatable.")
-	add(fs, g, &stringValue{&f.pidDir, nil}, "pid-dir", "`DIR`",
-		"Write primary.pid and worker-SLOT.pid here, kept current across respawns and removed at exit.")
+	add(fs, g, &stringValue{&f.pidDir, checkPIDDir}, "pid-dir", "`DIR`",
+		"Write primary.pid and worker-SLOT.pid here, kept current across respawns and removed at exit. Refused if writable by group or others (unless sticky and herd's user's) or owned by another user.")
 }
 
 // addOtherFlags registers the Logging and Configuration sections.
@@ -167,7 +168,7 @@ func (f *clusterFlags) addOtherFlags(fs *pflag.FlagSet) {
 	f.ctl.addLogFlags(fs)
 	f.ctl.addControlFlags(fs)
 	add(fs, "Configuration", &stringValue{&f.configFile, nil}, "config", "`FILE`",
-		"Read flag values from this YAML file, one key per flag (see CONFIGURATION).")
+		"Read flag values from this YAML file, one key per flag (see CONFIGURATION); a regular file of at most 1 MiB.")
 }
 
 // add registers a flag with value v in help section group. meta is the
@@ -254,14 +255,21 @@ func (f *clusterFlags) withLogFile(cfg herd.Config) (herd.Config, error) {
 	if err != nil {
 		return herd.Config{}, err
 	}
-	cfg.Stdout, cfg.Stderr = w, w
-	cfg.Logger = newLogger(w, f.logFormat, f.logLevel)
+	// herd's log and the worker output share one guard: while the file
+	// fails (a full disk), their lines are dropped and counted, reported
+	// once on stderr, and the file is reopened after a backoff.
+	g := logs.Guard(w, "log file "+f.ctl.logFile, f.logFormat == "json")
+	g.SetReport(cfg.Stderr)
+	cfg.Stdout, cfg.Stderr = g, g
+	cfg.Logger = newLogger(g, f.logFormat, f.logLevel)
 	return cfg, nil
 }
 
 // build returns the herd.Config of the current flag values, with its
-// logger writing to w.
+// logger writing to w, which is also Stderr: a failing w drops herd's log
+// lines and counts them as it does worker output.
 func (f *clusterFlags) build(w io.Writer) herd.Config {
+	w = logs.Guard(w, "stderr", f.logFormat == "json")
 	respawn := herd.RespawnAlways
 	if !f.respawn {
 		respawn = herd.RespawnNever
@@ -297,6 +305,7 @@ func (f *clusterFlags) build(w io.Writer) herd.Config {
 		PIDDir:          f.pidDir,
 		Logger:          newLogger(w, f.logFormat, f.logLevel),
 		LogFormat:       f.logFormat,
+		Stderr:          w,
 	}
 	f.ctl.apply(&cfg)
 	f.health.apply(&cfg)

@@ -48,7 +48,7 @@ func (h *healthFlags) addHealthFlags(fs *pflag.FlagSet) {
 		"How often workers must prove they are alive: Go workers send heartbeats over IPC; commands get WATCHDOG_USEC and must send WATCHDOG=1 on NOTIFY_SOCKET (sd_watchdog_enabled(3)). A worker silent for two intervals is hung: it is replaced and killed. Default: Go workers every "+
 			herd.DefaultHeartbeat.String()+", commands not checked.")
 	add(fs, g, &uint64Value{&h.maxRequests}, "max-requests", "`N`",
-		"Recycle a worker (replace it gracefully, its successor ready first) after it handled N requests: Go workers, or commands that report their count over IPC. 0 for no limit.")
+		"Recycle a worker (replace it gracefully, its successor ready first) after it handled N requests: Go workers, or commands that report their count over HERD_IPC (docs/PROTOCOL.md); herd logs an error once when a command has not said hello on its channel 5s after it started. 0 for no limit.")
 	add(fs, g, &uint64Value{&h.maxRequestsJitter}, "max-requests-jitter", "`N`",
 		"Add a random 0 to N to each worker's --max-requests, so that workers do not recycle together.")
 	add(fs, g, &durationValue{p: &h.maxAge, zeroOK: true}, "max-age", "`DURATION`",

@@ -49,9 +49,15 @@ func herdCmd(env []string, args ...string) *exec.Cmd {
 // not start internal/control yet.
 func startPrimary(t *testing.T, socket string, workers int, env []string, args ...string) *primary {
 	t.Helper()
+	return startPrimaryOut(t, socket, workers, io.Discard, env, args...)
+}
+
+// startPrimaryOut is startPrimary with herd's stdout going to stdout.
+func startPrimaryOut(t *testing.T, socket string, workers int, stdout io.Writer, env []string, args ...string) *primary {
+	t.Helper()
 	p := &primary{cmd: herdCmd(env, args...), stderr: &testkit.Buffer{}, exited: make(chan error, 1), socket: socket}
 	p.cmd.Stderr = p.stderr
-	p.cmd.Stdout = io.Discard
+	p.cmd.Stdout = stdout
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,10 @@ SOCKETS
 
 READINESS
   With --ready notify a worker is ready when it sends READY=1 to
-  NOTIFY_SOCKET (the sd_notify(3) protocol). With --ready delay, the default
+  NOTIFY_SOCKET (the sd_notify(3) protocol): a unix datagram socket at a
+  plain path in a directory only herd's user can enter, set only with
+  --ready notify or --watchdog. Only the worker and its descendants are
+  heard. With --ready delay, the default
   for commands, it is ready once it has stayed alive for --ready-delay. A
   worker not ready within --ready-timeout is killed and counted as a crash.
   A rolling restart stops an old worker only once its replacement is ready.
@@ -46,6 +49,8 @@ HEALTH AND RECYCLING
   and killed. A worker is recycled (replaced, its successor ready first, one
   at a time) after --max-requests requests, past --memory-limit of resident
   memory, or at --max-age; the jitters keep workers from recycling together.
+  --max-requests needs commands that report their requests over HERD_IPC:
+  herd logs an error once when one does not.
 
 AUTOSCALING
   With --autoscale, herd adds a worker while their average CPU use stays
@@ -168,6 +173,10 @@ func (f *clusterFlags) runConfig(cmd *cobra.Command, args []string) (herd.Config
 	}
 	if len(cfg.Command) == 0 {
 		return herd.Config{}, usageErrorf("no command to run: give it after --, as in herd run --listen :8080 -- ./server, or as command: in the config file")
+	}
+	// The command changes defaults (the name, the ready mode): check again.
+	if err := cfg.Validate(); err != nil {
+		return herd.Config{}, &usageError{err}
 	}
 	if err := checkCommand(cfg); err != nil {
 		if len(args) == 0 {

@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strings"
+	"syscall"
 )
 
 // requireToken wraps h so that every request needs
@@ -41,7 +43,7 @@ func bearer(v string) ([]byte, bool) {
 // ReadTokenFile reads a bearer token: the file's content less surrounding
 // white space. An empty token is an error.
 func ReadTokenFile(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	b, err := readSmallFile(path, maxTokenFile)
 	if err != nil {
 		return nil, fmt.Errorf("control: token file: %w", err)
 	}
@@ -53,6 +55,30 @@ func ReadTokenFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("control: token file %s: the token must be one word", path)
 	}
 	return b, nil
+}
+
+// maxTokenFile is the largest token file read.
+const maxTokenFile = 4096
+
+// readSmallFile reads path, which must be a regular file of at most max
+// bytes: opened without blocking (a FIFO cannot hang the primary) and read
+// through a limit (a device such as /dev/zero cannot fill its memory).
+func readSmallFile(path string, max int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err == nil && int64(len(b)) > max {
+		err = fmt.Errorf("%s is over %d bytes", path, max)
+	}
+	return b, err
 }
 
 // tokenFilePrivate reports whether only the owner may read path.

@@ -38,6 +38,9 @@ type PrimaryStats struct {
 	// RestartsByReason counts restarts by reason: crash, rollout,
 	// recycle, hung, scale.
 	RestartsByReason map[string]uint64 `json:"restarts_by_reason"`
+	// Warnings are the mistakes of setup the primary recognised ("slot 1:
+	// herd already listens on :8080; …"); absent when there are none.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // ClusterStats counts the slots by state.
@@ -140,7 +143,7 @@ func NewStatsDoc(st supervisor.Stats, now time.Time, name, version string, usage
 		Primary: PrimaryStats{
 			PID: pid, UptimeSeconds: seconds(now.Sub(st.Started)), TotalRestarts: st.TotalRestarts,
 			TotalCrashes: st.TotalCrashes, WorkersSpawned: st.Spawned, Version: version, Name: name,
-			RestartsByReason: st.Restarts,
+			RestartsByReason: st.Restarts, Warnings: st.Warnings,
 		},
 		Cluster: ClusterStats{
 			Workers: st.Workers, Active: st.Active, Starting: st.Starting, Crashed: st.Crashed,

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"syscall"
 )
 
 // Defaults of OpenRotating for a zero size or count.
@@ -53,12 +54,19 @@ func OpenRotating(path string, maxSize int64, maxFiles int) (*RotatingFile, erro
 	return r, nil
 }
 
+// open opens the log file, which must be a regular file: rotating renames
+// it, which a device such as /dev/null must never be, and opening a FIFO
+// for writing would wait for a reader (O_NONBLOCK makes that fail at
+// once instead; it changes nothing for a regular file).
 func (r *RotatingFile) open() (*os.File, int64, error) {
-	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NONBLOCK, 0o640)
 	if err != nil {
 		return nil, 0, fmt.Errorf("logs: open log file: %w", err)
 	}
 	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%s is not a regular file", r.path)
+	}
 	if err != nil {
 		f.Close()
 		return nil, 0, fmt.Errorf("logs: open log file: %w", err)
@@ -106,6 +114,24 @@ func (r *RotatingFile) rotate() error {
 	f, size, err := r.open()
 	if err != nil {
 		return err // the renamed file, still open, keeps receiving output
+	}
+	r.f.Close()
+	r.f, r.size = f, size
+	return nil
+}
+
+// Reopen opens path again and writes there from now on, as after a write
+// error: the file may have been removed, or its disk may have room again.
+// On failure the current file stays in use.
+func (r *RotatingFile) Reopen() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.f == nil {
+		return fmt.Errorf("logs: reopen log file: %w", fs.ErrClosed)
+	}
+	f, size, err := r.open()
+	if err != nil {
+		return err
 	}
 	r.f.Close()
 	r.f, r.size = f, size

@@ -1,12 +1,11 @@
 package notify
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 
@@ -23,10 +22,15 @@ const (
 	maxFDs = 253
 )
 
-// Listener receives sd_notify datagrams on an abstract unix datagram socket.
+// Listener receives sd_notify datagrams on a unix datagram socket whose
+// path is in a directory of its own, readable and writable by herd's user
+// only, as systemd's own NOTIFY_SOCKET is a plain path: clients that take
+// the variable as a path, and do not know Linux's abstract "@" names, work
+// unchanged.
 type Listener struct {
 	conn    *net.UnixConn
 	addr    string
+	dir     string // removed with the socket by Close
 	c       chan Message
 	done    chan struct{}
 	wg      sync.WaitGroup
@@ -35,28 +39,63 @@ type Listener struct {
 	dropped atomic.Uint64
 }
 
-// Listen opens a unixgram socket in the abstract namespace, named
-// "@herd-<pid>-<random hex>" so nothing is left on disk, with SO_PASSCRED set,
-// and starts reading datagrams from it.
-func Listen() (*Listener, error) {
-	var rnd [8]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		return nil, fmt.Errorf("notify: random socket name: %w", err)
+// socketName is the socket's file name in its directory.
+const socketName = "notify"
+
+// maxPath is the longest path that fits sockaddr_un.sun_path with its
+// terminating NUL.
+const maxPath = 107
+
+// Listen creates a private directory (mode 0700, a new random name
+// starting "herd-notify-") in the first of dirs that exists and where the
+// socket path fits a unix socket address, else in os.TempDir(); binds a
+// datagram socket with SO_PASSCRED set in it; and starts reading
+// datagrams. Only herd's user (and root) can reach the socket; Close
+// removes it with its directory.
+func Listen(dirs ...string) (*Listener, error) {
+	dir, err := privateDir(append(dirs, os.TempDir()))
+	if err != nil {
+		return nil, err
 	}
-	addr := fmt.Sprintf("@herd-%d-%s", os.Getpid(), hex.EncodeToString(rnd[:]))
+	addr := filepath.Join(dir, socketName)
 	conn, err := listenUnixgram(addr)
 	if err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	l := &Listener{
 		conn: conn,
 		addr: addr,
+		dir:  dir,
 		c:    make(chan Message, queueLen),
 		done: make(chan struct{}),
 	}
 	l.wg.Add(1)
 	go l.run()
 	return l, nil
+}
+
+// privateDir makes a new directory of mode 0700 in the first usable of
+// parents.
+func privateDir(parents []string) (string, error) {
+	var last error
+	for _, parent := range parents {
+		if parent == "" {
+			continue
+		}
+		// The random part of the name is 10 digits at most.
+		if len(filepath.Join(parent, "herd-notify-0123456789", socketName)) > maxPath {
+			last = fmt.Errorf("notify: %s: the socket path would be too long", parent)
+			continue
+		}
+		dir, err := os.MkdirTemp(parent, "herd-notify-")
+		if err != nil {
+			last = fmt.Errorf("notify: socket directory: %w", err)
+			continue
+		}
+		return dir, nil
+	}
+	return "", last
 }
 
 // listenUnixgram creates the socket and sets its options before binding it,
@@ -90,8 +129,14 @@ func listenUnixgram(addr string) (*net.UnixConn, error) {
 	return conn, nil
 }
 
-// Addr returns the socket's address, the value for NOTIFY_SOCKET.
-func (l *Listener) Addr() string { return l.addr }
+// Addr returns the socket's address, the value for NOTIFY_SOCKET; "" for
+// a nil Listener.
+func (l *Listener) Addr() string {
+	if l == nil {
+		return ""
+	}
+	return l.addr
+}
 
 // C returns the channel of received messages, in arrival order. It is
 // closed after Close.
@@ -105,12 +150,18 @@ func (l *Listener) Dropped() uint64 { return l.dropped.Load() }
 // channel returned by C. Messages not yet read from C stay readable. Close
 // may be called more than once; later calls return the first result.
 func (l *Listener) Close() error {
+	if l == nil {
+		return nil
+	}
 	l.once.Do(func() {
 		close(l.done)
 		if err := l.conn.Close(); err != nil {
 			l.err = fmt.Errorf("notify: close: %w", err)
 		}
 		l.wg.Wait()
+		if err := os.RemoveAll(l.dir); err != nil && l.err == nil {
+			l.err = fmt.Errorf("notify: remove socket: %w", err)
+		}
 	})
 	return l.err
 }

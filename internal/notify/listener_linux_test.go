@@ -7,7 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"strconv"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -82,12 +82,45 @@ func startHelper(t *testing.T, l *Listener, role string) (*exec.Cmd, io.Closer) 
 
 func TestAddr(t *testing.T) {
 	l := listen(t)
-	prefix := "@herd-" + strconv.Itoa(os.Getpid()) + "-"
-	if !strings.HasPrefix(l.Addr(), prefix) || len(l.Addr()) != len(prefix)+16 {
-		t.Errorf("Addr() = %q, want %q followed by 16 hex digits", l.Addr(), prefix)
+	dir := filepath.Dir(l.Addr())
+	if !filepath.IsAbs(l.Addr()) || len(l.Addr()) > maxPath || !strings.HasPrefix(filepath.Base(dir), "herd-notify-") {
+		t.Errorf("Addr() = %q; want a path in a herd-notify-* directory, at most %d bytes", l.Addr(), maxPath)
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("socket directory %s: %v, %v; want mode 0700", dir, fi, err)
 	}
 	if other := listen(t); other.Addr() == l.Addr() {
 		t.Errorf("two listeners share address %q", l.Addr())
+	}
+	l.Close()
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("socket directory after Close: %v; want removed", err)
+	}
+}
+
+// TestListenDirs checks the choice of the directory: the first given that
+// exists and keeps the path short enough, else the temporary directory.
+func TestListenDirs(t *testing.T) {
+	base := t.TempDir()
+	long := filepath.Join(base, strings.Repeat("d", 90))
+	if err := os.Mkdir(long, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Listen(filepath.Join(base, "missing"), long, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if got := filepath.Dir(filepath.Dir(l.Addr())); got != base {
+		t.Errorf("socket in %s; want in %s, the first usable", got, base)
+	}
+	l2, err := Listen(long)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l2.Close()
+	if !strings.HasPrefix(l2.Addr(), os.TempDir()) {
+		t.Errorf("socket %s; want the temporary directory when none given fits", l2.Addr())
 	}
 }
 

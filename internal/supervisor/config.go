@@ -149,6 +149,9 @@ type Stats struct {
 	// Cluster is this node's share of a multi-node cluster; nil when the
 	// node is in none.
 	Cluster *ClusterView
+	// Warnings are the mistakes of setup the primary recognised, such as
+	// an app binding herd's port itself; the pool leaves it nil.
+	Warnings []string
 }
 
 // ClusterView is this node's share of a multi-node cluster: slot s holds

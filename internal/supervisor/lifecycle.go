@@ -1,10 +1,13 @@
 package supervisor
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 )
 
 // beginShutdown stops every worker gracefully; Run returns once they are
@@ -220,11 +223,29 @@ func (p *Pool) removePIDFile(slot int) {
 }
 
 // WritePIDFile writes pid to path through a temporary file and a rename, so
-// a reader never sees a partial file.
+// a reader never sees a partial file. Neither the temporary file nor path
+// is followed if it is a symbolic link: the temporary file gets a random
+// name and is created with O_EXCL|O_NOFOLLOW, and the rename replaces a
+// link at path instead of writing through it.
 func WritePIDFile(path string, pid int) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)+"\n"), 0o644); err != nil {
+	var rnd [8]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	tmp := path + ".tmp-" + hex.EncodeToString(rnd[:])
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(strconv.Itoa(pid) + "\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
 }
