@@ -49,7 +49,13 @@ func herdCmd(env []string, args ...string) *exec.Cmd {
 // not start internal/control yet.
 func startPrimary(t *testing.T, socket string, workers int, env []string, args ...string) *primary {
 	t.Helper()
-	p := &primary{cmd: herdCmd(env, args...), stderr: &testkit.Buffer{}, exited: make(chan error, 1), socket: socket}
+	return startPrimaryCmd(t, herdCmd(env, args...), socket, workers)
+}
+
+// startPrimaryCmd is startPrimary with the command line already made.
+func startPrimaryCmd(t *testing.T, cmd *exec.Cmd, socket string, workers int) *primary {
+	t.Helper()
+	p := &primary{cmd: cmd, stderr: &testkit.Buffer{}, exited: make(chan error, 1), socket: socket}
 	p.cmd.Stderr = p.stderr
 	p.cmd.Stdout = io.Discard
 	if err := p.cmd.Start(); err != nil {
