@@ -3,6 +3,7 @@ package ipc
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 )
 
 // checkLimits returns an error matching ErrProtocol and ErrLimit when m,
@@ -94,10 +95,10 @@ func (ts *topicSet) has(topic string) bool {
 // handled at once: while they are over the limit, the worker's later
 // frames wait unread, as they do past MaxInFlight requests.
 type inFlightBytes struct {
-	limit int64
-	mu    sync.Mutex
-	n     int64
-	freed chan struct{} // capacity 1: "some bytes were released"
+	limit   int64
+	n       atomic.Int64
+	waiting atomic.Int32  // take calls waiting for bytes
+	freed   chan struct{} // capacity 1: "some bytes were released"
 }
 
 func newInFlightBytes(limit int) *inFlightBytes {
@@ -108,28 +109,33 @@ func newInFlightBytes(limit int) *inFlightBytes {
 // always fits) and takes them. It returns false if done closes first.
 func (b *inFlightBytes) take(n int, done <-chan struct{}) bool {
 	for {
-		b.mu.Lock()
-		if b.n == 0 || b.n+int64(n) <= b.limit {
-			b.n += int64(n)
-			b.mu.Unlock()
-			return true
+		cur := b.n.Load()
+		if cur == 0 || cur+int64(n) <= b.limit {
+			if b.n.CompareAndSwap(cur, cur+int64(n)) {
+				return true
+			}
+			continue
 		}
-		b.mu.Unlock()
-		select {
-		case <-b.freed:
-		case <-done:
-			return false
+		b.waiting.Add(1)
+		if b.n.Load() == cur { // nothing released since: wait for it
+			select {
+			case <-b.freed:
+			case <-done:
+				b.waiting.Add(-1)
+				return false
+			}
 		}
+		b.waiting.Add(-1)
 	}
 }
 
 // release gives back n bytes.
 func (b *inFlightBytes) release(n int) {
-	b.mu.Lock()
-	b.n -= int64(n)
-	b.mu.Unlock()
-	select {
-	case b.freed <- struct{}{}:
-	default:
+	b.n.Add(-int64(n))
+	if b.waiting.Load() > 0 {
+		select {
+		case b.freed <- struct{}{}:
+		default:
+		}
 	}
 }
