@@ -56,10 +56,9 @@ type limitListener struct {
 	maxUnauth int // 0: every connection counts as authenticated
 	onRefuse  func(name string, open int)
 
-	mu      sync.Mutex
-	open    int
-	unauth  []*limitConn // oldest first
-	refused atomic.Uint64
+	mu     sync.Mutex
+	open   int
+	unauth []*limitConn // oldest first
 }
 
 func newLimitListener(l net.Listener, name string, maxConns, maxUnauth int, onRefuse func(string, int)) *limitListener {
@@ -82,7 +81,6 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			return lc, nil
 		}
 		_ = c.Close()
-		l.refused.Add(1)
 		if l.onRefuse != nil {
 			l.onRefuse(l.name, open)
 		}
@@ -124,10 +122,6 @@ func (l *limitListener) dropUnauth(c *limitConn) {
 		}
 	}
 }
-
-// Refused returns how many connections the listener closed at once for
-// being over its limit.
-func (l *limitListener) Refused() uint64 { return l.refused.Load() }
 
 // limitConn is a connection counted by its limitListener until closed.
 type limitConn struct {
