@@ -83,6 +83,7 @@ var scenarios = []struct {
 	{"respawn", benchRespawn},
 	{"idle", benchIdle},
 	{"crashgap", benchCrashGap},
+	{"scaledown", benchScaleDown},
 	{"stats", benchStats},
 	{"events", benchEvents},
 	{"heartbeat", benchHeartbeat},

@@ -110,7 +110,7 @@ func (f *clusterFlags) addWorkerFlags(fs *pflag.FlagSet) {
 	add(fs, g, &listValue{p: &f.listen, check: checkListen, split: splitListenEnv}, "listen", "`[NAME=]ADDR`",
 		"Bind ADDR in the primary and pass it to every worker; repeat for more sockets. ADDR is host:port, :port, udp:host:port or unix:/path with optional ,mode=0660,owner=USER,group=GROUP. NAME goes into LISTEN_FDNAMES (default listen0, listen1, … by position).")
 	add(fs, g, &enumValue{&f.balance, []string{"shared", "reuseport"}}, "balance", "`shared|reuseport`",
-		"How connections are spread: shared makes every worker accept from one socket; reuseport gives each slot its own SO_REUSEPORT socket per TCP or UDP listener, kept across respawns (unix sockets are always shared). Default: shared.")
+		"How connections are spread: shared makes every worker accept from one socket; reuseport gives each slot its own SO_REUSEPORT socket per TCP or UDP listener, kept across respawns (unix sockets are always shared), and sends new TCP connections only to slots whose worker is ready; a slot scaled away serves what is queued on its socket before its worker stops. Default: shared.")
 	add(fs, g, &intValue{&f.backlog, 1}, "backlog", "`N`",
 		"Listen backlog of TCP and unix stream sockets.")
 	g = "Readiness"

@@ -78,6 +78,13 @@ type Config struct {
 	Logs Logs
 	// Logger receives the server's own messages. Nil means slog.Default().
 	Logger *slog.Logger
+
+	// MaxConns bounds the connections each listener holds open at once;
+	// more are closed as soon as they are accepted. On the TCP API a
+	// quarter of them may be waiting to show their token; past that the
+	// oldest such connection is closed to make room. Zero means a share of
+	// a quarter of the process's fd limit, at most 64 per listener.
+	MaxConns int
 }
 
 // DefaultSocket returns the default socket of the cluster name:

@@ -61,6 +61,9 @@ type Pool struct {
 
 	scaler  scaler
 	cluster *ClusterView // this node's share of a multi-node cluster
+
+	serving  []bool // the slots last told to the launcher's steering
+	steerBuf []bool
 }
 
 type counters struct {
@@ -122,6 +125,7 @@ func (p *Pool) Run(ctx context.Context) error {
 		select {
 		case f := <-p.inbox:
 			f()
+			p.steer()
 		case <-ctxDone:
 			ctxDone = nil
 			p.beginShutdown("context done")
