@@ -28,6 +28,8 @@ const tailLines = 10
 // runPrimary binds the sockets, starts the workers and supervises them.
 func (c *Cluster) runPrimary(ctx context.Context) error {
 	cfg := c.cfg
+	trees := c.openTrees()
+	defer trees.Close()
 	set, err := c.bind()
 	if err != nil {
 		return err
@@ -51,7 +53,10 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 	}
 	events := newEventQueue(cfg.Logger, m.Observe, cfg.OnEvent)
 	defer events.close()
-	spawner := supervisor.NewSpawner()
+	spawner, err := supervisor.NewSpawner()
+	if err != nil {
+		return fmt.Errorf("herd: %w", err)
+	}
 	defer spawner.Close()
 	ch := c.channels
 	ch.log, ch.heartbeat = cfg.Logger, c.heartbeat()
@@ -60,7 +65,7 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 	}
 	defer ch.closeAll()
 	launcher := c.launcher(set, nl.Addr(), sink, spawner)
-	launcher.Channel = ch.open
+	launcher.Channel, launcher.Trees = ch.open, trees
 	var nd *node
 	if c.clustered() {
 		if nd, err = c.newNode(m); err != nil {
@@ -108,7 +113,7 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 	stopSignals := c.handleSignals(pool, events)
 	defer stopSignals()
 	cfg.Logger.Info("primary started", "name", cfg.Name, "pid", os.Getpid(), "workers", cfg.Workers,
-		"listen", set.Addrs(), "balance", string(cfg.Balance))
+		"listen", set.Addrs(), "balance", string(cfg.Balance), "process_trees", string(trees.Mode()))
 	err = pool.Run(ctx)
 	events.close() // the last events reach API subscribers before the API stops
 	var nr *supervisor.NoWorkerReadyError

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/herd-cluster/herd/internal/envvar"
+	"github.com/herd-cluster/herd/internal/proctree"
 )
 
 // Sockets is what the launcher needs of the primary's listening sockets.
@@ -49,12 +50,27 @@ type ExecLauncher struct {
 	Channel func(slot, gen int) (f *os.File, started func(pid int), err error)
 	// Spawner starts the processes.
 	Spawner *Spawner
+	// Trees, if set, follows each worker's descendants (its cgroup, or its
+	// process group and marked orphans) so none outlives it; nil tracks
+	// the process group only.
+	Trees *proctree.Trees
 }
 
 var _ Launcher = (*ExecLauncher)(nil)
 
-// Launch starts the worker of slot.
+// Launch starts the worker of slot. When the primary is out of
+// descriptors, it releases the spawner's reserve and tries once more, then
+// takes the reserve back as far as it can.
 func (l *ExecLauncher) Launch(slot, gen, count int) (Process, error) {
+	proc, err := l.launch(slot, gen, count)
+	if err != nil && fdShortage(err) && l.Spawner.releaseReserve() {
+		proc, err = l.launch(slot, gen, count)
+		l.Spawner.retakeReserve()
+	}
+	return proc, err
+}
+
+func (l *ExecLauncher) launch(slot, gen, count int) (Process, error) {
 	var files []*os.File
 	var names []string
 	if l.Sockets != nil {
@@ -82,6 +98,7 @@ func (l *ExecLauncher) Launch(slot, gen, count int) (Process, error) {
 			if err != nil {
 				closeAll(readers[:]...)
 				closeAll(spec.Stdout, spec.Stderr)
+				started(0)
 				return nil, err
 			}
 			readers[i], *w = r, wr
@@ -89,10 +106,23 @@ func (l *ExecLauncher) Launch(slot, gen, count int) (Process, error) {
 	} else {
 		spec.Stdout, spec.Stderr = os.Stdout, os.Stderr
 	}
+	if l.Trees != nil {
+		tree, err := l.Trees.New(slot, gen)
+		if err != nil {
+			closeAll(readers[:]...)
+			closeAll(spec.Stdout, spec.Stderr)
+			started(0)
+			return nil, fmt.Errorf("worker cgroup: %w", err)
+		}
+		spec.Tree = tree
+	}
 	proc, err := l.Spawner.Start(spec)
 	if err != nil {
 		closeAll(readers[:]...)
 		started(0)
+		if spec.Tree != nil {
+			spec.Tree.Abandon()
+		}
 		return nil, err
 	}
 	started(proc.Pid())

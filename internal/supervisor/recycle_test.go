@@ -143,7 +143,7 @@ func TestHung(t *testing.T) {
 		h := start(t, func(c *Config) { c.Workers = 1; c.Heartbeat = time.Second })
 		old := h.proc(0, 1)
 		h.ready(old)
-		h.advance(2500 * time.Millisecond)
+		h.advance(2500*time.Millisecond + hungConfirm(time.Second))
 		h.rec.waitFor(t, "hung", is(EventHung))
 		h.advance(2 * time.Second)
 		if old.getKills() != 1 {
