@@ -89,6 +89,28 @@ var helpers = map[string]func() int{
 		}
 		return 0
 	},
+	// watchdog says READY=1, then WATCHDOG=1 twice per WATCHDOG_USEC,
+	// until SIGTERM.
+	"watchdog": func() int {
+		usec, _ := strconv.Atoi(os.Getenv("WATCHDOG_USEC"))
+		if usec <= 0 {
+			fmt.Fprintln(os.Stderr, "watchdog helper: no WATCHDOG_USEC")
+			return 3
+		}
+		daemon.SdNotify(false, daemon.SdNotifyReady)
+		ch := make(chan os.Signal, 1)
+		signalNotify(ch)
+		t := time.NewTicker(time.Duration(usec) * time.Microsecond / 2)
+		defer t.Stop()
+		for {
+			select {
+			case <-ch:
+				return 0
+			case <-t.C:
+				daemon.SdNotify(false, daemon.SdNotifyWatchdog)
+			}
+		}
+	},
 	// chatty writes many lines, then a marker file, then waits for TERM.
 	"chatty": func() int {
 		line := strings.Repeat("x", 200)
@@ -343,8 +365,14 @@ func runPrimaryHelper() int {
 	if pc.IgnoreTerm {
 		cfg.Env = append(cfg.Env, "HERD_TEST_IGNORE_TERM=1")
 	}
+	herd.SetGroupTreesOnly(pc.GroupTrees)
+	if pc.Watchdog > 0 {
+		cfg.Watchdog = pc.Watchdog
+	}
 	var work herd.Work
-	if pc.Helper != "" {
+	if len(pc.Command) > 0 {
+		cfg.Command = pc.Command
+	} else if pc.Helper != "" {
 		cfg.Command = []string{os.Args[0]}
 	} else {
 		cfg.Env = []string{workEnv + "=" + pc.Work, outEnv + "=" + pc.Out}
@@ -367,4 +395,10 @@ type primaryConfig struct {
 	Hup             string
 	IgnoreTerm      bool
 	ShutdownTimeout time.Duration
+	// Command, when set, is the workers' command instead of a helper.
+	Command []string
+	// GroupTrees makes the primary follow its workers' trees by process
+	// group even where it could make cgroups.
+	GroupTrees bool
+	Watchdog   time.Duration
 }

@@ -40,7 +40,9 @@ func EndLeftovers(name string) (Leftovers, error) {
 	if own, err := ownCgroupDir(); err == nil {
 		errs = append(errs, l.endCgroups(own, name))
 	}
-	errs = append(errs, l.endMarked(name))
+	errs = append(errs, l.endMarked(func(m Marks, st procStat) bool {
+		return m.Name == name && primaryGone(m, st.Start)
+	}))
 	slices.Sort(l.Primaries)
 	l.Primaries = slices.Compact(l.Primaries)
 	return l, errors.Join(errs...)
@@ -84,9 +86,9 @@ func cgroupPIDs(dir string) []int {
 	return pids
 }
 
-// endMarked kills the processes marked by a dead primary of name and waits
-// for them to be gone.
-func (l *Leftovers) endMarked(name string) error {
+// endMarked kills the processes whose marks and stat satisfy left, and
+// waits for them to be gone.
+func (l *Leftovers) endMarked(left func(Marks, procStat) bool) error {
 	all, err := allPIDs()
 	if err != nil {
 		return err
@@ -103,7 +105,7 @@ func (l *Leftovers) endMarked(name string) error {
 			continue
 		}
 		m, ok := readMarks(pid)
-		if !ok || m.Name != name {
+		if !ok {
 			continue
 		}
 		// Pin the process first, then check it: a pid reused between the
@@ -114,7 +116,7 @@ func (l *Leftovers) endMarked(name string) error {
 		}
 		st, err := readStat(pid)
 		m2, ok2 := readMarks(pid)
-		if err != nil || !ok2 || m2 != m || st.State == "Z" || !primaryGone(m, st.Start) {
+		if err != nil || !ok2 || m2 != m || st.State == "Z" || !left(m, st) {
 			unix.Close(fd)
 			continue
 		}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,6 +28,8 @@ type Options struct {
 	Name string
 	// NoCgroups forces group mode even where cgroups could be used.
 	NoCgroups bool
+	// NoKeeper starts no keeper (see RunKeeper).
+	NoKeeper bool
 	// Logger receives what the trees do; nil logs nothing.
 	Logger *slog.Logger
 }
@@ -34,10 +37,14 @@ type Options struct {
 // Trees tracks the process trees of one primary's workers. Its methods are
 // safe for concurrent use.
 type Trees struct {
-	mode   Mode
-	dir    string // the primary's cgroup, in cgroup mode
-	log    *slog.Logger
-	reaper *Reaper
+	mode      Mode
+	dir       string // the primary's cgroup, in cgroup mode
+	log       *slog.Logger
+	reaper    *Reaper
+	subreaper bool // Open made the primary a child subreaper
+
+	keeper   *os.File // the write end of the keeper's pipe
+	keeperFD int      // the keeper's pidfd
 
 	mu    sync.Mutex
 	seq   int
@@ -63,16 +70,37 @@ func Open(opts Options) *Trees {
 		}
 	}
 	if t.mode == ModeGroup {
-		// Orphans of workers then come back to the primary, which ends
-		// them (Tree.Signal) and reaps them.
-		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-			log.Warn("cannot become a child subreaper: processes that leave a worker's group may outlive it", "err", err)
-		}
+		t.becomeSubreaper()
 	}
 	if t.mode == ModeGroup || os.Getpid() == 1 {
 		t.reaper = startReaper(t)
 	}
+	if os.Getpid() != 1 && !opts.NoKeeper {
+		// As PID 1 the kernel ends every process of the namespace with
+		// the primary: no keeper needed.
+		w, pidfd, err := startKeeper(t.dir)
+		if err != nil {
+			log.Warn("no keeper: if the primary is killed, what its workers left runs until the next start", "err", err)
+		} else {
+			t.keeper, t.keeperFD = w, pidfd
+		}
+	}
 	return t
+}
+
+// becomeSubreaper makes orphans of the workers come back to the primary,
+// which ends them (Tree.Signal) and reaps them.
+func (t *Trees) becomeSubreaper() {
+	var was int32
+	_ = unix.Prctl(unix.PR_GET_CHILD_SUBREAPER, uintptr(unsafe.Pointer(&was)), 0, 0, 0)
+	if was != 0 {
+		return
+	}
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.log.Warn("cannot become a child subreaper: processes that leave a worker's group may outlive it", "err", err)
+		return
+	}
+	t.subreaper = true
 }
 
 // makePrimaryCgroup creates this primary's cgroup beside itself.
@@ -104,13 +132,22 @@ func (t *Trees) Dir() string { return t.dir }
 // Close stops the reaper and removes the primary's cgroup, killing what is
 // left in it. Call it once every worker's tree is released.
 func (t *Trees) Close() error {
+	var err error
+	if t.dir != "" {
+		err = removeTree(t.dir, 5*time.Second)
+	}
+	if t.keeper != nil {
+		stopKeeper(t.keeper, t.keeperFD)
+	}
 	if t.reaper != nil {
 		t.reaper.stop()
 	}
-	if t.dir == "" {
-		return nil
+	if t.subreaper {
+		// A program that goes on after its cluster stopped reaps no
+		// orphans: let them go to init again.
+		_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 	}
-	return removeTree(t.dir, 5*time.Second)
+	return err
 }
 
 // New prepares the tree of the worker about to start in slot with

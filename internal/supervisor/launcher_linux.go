@@ -179,7 +179,7 @@ func BaseEnv(environ, extra []string) []string {
 		envvar.PrimaryPID: true, envvar.Port: true, envvar.Name: true,
 		envvar.ListenFDs: true, envvar.ListenFDNames: true, envvar.ListenPID: true,
 		envvar.NotifySocket: true, envvar.WatchdogUSec: true, envvar.WatchdogPID: true,
-		envvar.Shim: true, envvar.IPC: true,
+		envvar.Shim: true, envvar.IPC: true, envvar.Keeper: true,
 		envvar.ClusterIndex: true, envvar.ClusterTotal: true, envvar.ClusterEpoch: true,
 	}
 	var env []string
