@@ -111,6 +111,26 @@ var helpers = map[string]func() int{
 			}
 		}
 	},
+	// slot0-ready says READY=1 in slot 0 only, then waits for SIGTERM.
+	"slot0-ready": func() int {
+		if os.Getenv("HERD_WORKER_ID") == "0" {
+			daemon.SdNotify(false, daemon.SdNotifyReady)
+		}
+		ch := make(chan os.Signal, 1)
+		signalNotify(ch)
+		for s := range ch {
+			if s == syscall.SIGTERM {
+				return 0
+			}
+		}
+		return 0
+	},
+	// stop-loop says READY=1, then STOPPING=1, and exits 0 at once.
+	"stop-loop": func() int {
+		daemon.SdNotify(false, daemon.SdNotifyReady)
+		daemon.SdNotify(false, daemon.SdNotifyStopping)
+		return 0
+	},
 	// chatty writes many lines, then a marker file, then waits for TERM.
 	"chatty": func() int {
 		line := strings.Repeat("x", 200)

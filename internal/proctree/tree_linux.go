@@ -153,10 +153,10 @@ func (t *Trees) Close() error {
 // New prepares the tree of the worker about to start in slot with
 // generation gen: in cgroup mode, a cgroup of its own. Start the worker
 // with CgroupFD, then call Started with its pid, or Abandon if it did not
-// start.
+// start. On nil Trees, the tree is the worker's process group alone.
 func (t *Trees) New(slot, gen int) (*Tree, error) {
 	tr := &Tree{trees: t, slot: slot, gen: gen, signaled: make(map[int]bool)}
-	if t.dir == "" {
+	if t == nil || t.dir == "" {
 		return tr, nil
 	}
 	t.mu.Lock()
@@ -206,6 +206,9 @@ func (tr *Tree) Started(pid int) {
 	tr.pgid = pid
 	tr.mu.Unlock()
 	t := tr.trees
+	if t == nil {
+		return
+	}
 	t.mu.Lock()
 	t.live[[2]int{tr.slot, tr.gen}] = tr
 	t.mains[pid] = true
@@ -222,6 +225,9 @@ func (tr *Tree) Abandon() {
 // MainExited tells the tree that its main process was reaped.
 func (tr *Tree) MainExited() {
 	t := tr.trees
+	if t == nil {
+		return
+	}
 	t.mu.Lock()
 	delete(t.mains, tr.pgid)
 	t.mu.Unlock()
@@ -289,7 +295,7 @@ func (tr *Tree) Poll() (empty bool) {
 // the tree's marks and came back to the primary, all of them or only
 // those not signalled before; it returns how many there are.
 func (tr *Tree) signalStrays(sig unix.Signal, all bool) int {
-	if tr.trees.reaper == nil {
+	if tr.trees == nil || tr.trees.reaper == nil {
 		return 0 // not a subreaper: none come back
 	}
 	n := 0
@@ -318,6 +324,9 @@ func (tr *Tree) Release() {
 	tr.released = true
 	tr.mu.Unlock()
 	t := tr.trees
+	if t == nil {
+		return
+	}
 	t.mu.Lock()
 	if t.live[[2]int{tr.slot, tr.gen}] == tr {
 		delete(t.live, [2]int{tr.slot, tr.gen})

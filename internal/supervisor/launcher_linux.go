@@ -106,23 +106,19 @@ func (l *ExecLauncher) launch(slot, gen, count int) (Process, error) {
 	} else {
 		spec.Stdout, spec.Stderr = os.Stdout, os.Stderr
 	}
-	if l.Trees != nil {
-		tree, err := l.Trees.New(slot, gen)
-		if err != nil {
-			closeAll(readers[:]...)
-			closeAll(spec.Stdout, spec.Stderr)
-			started(0)
-			return nil, fmt.Errorf("worker cgroup: %w", err)
-		}
-		spec.Tree = tree
+	tree, err := l.Trees.New(slot, gen)
+	if err != nil {
+		closeAll(readers[:]...)
+		closeAll(spec.Stdout, spec.Stderr)
+		started(0)
+		return nil, fmt.Errorf("worker cgroup: %w", err)
 	}
+	spec.Tree = tree
 	proc, err := l.Spawner.Start(spec)
 	if err != nil {
 		closeAll(readers[:]...)
 		started(0)
-		if spec.Tree != nil {
-			spec.Tree.Abandon()
-		}
+		tree.Abandon()
 		return nil, err
 	}
 	started(proc.Pid())
