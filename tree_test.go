@@ -134,11 +134,12 @@ func killLeft(t *testing.T, kvs ...string) {
 func TestDeathSeenWithPipesHeld(t *testing.T) {
 	treeModes(t, func(t *testing.T, mode string) {
 		tc := startClusterWith(t, herd.Config{Workers: 1, ReadyDelay: 10 * time.Millisecond, RespawnDelay: time.Millisecond},
-			"", "", nil, "sh", "-c", "sleep 30 & exec sleep 1000")
+			"", "", nil, "sh", "-c", "sleep 300 & exec sleep 1000")
 		out := "HERD_TEST_OUT=" + tc.out
 		killLeft(t, out)
 		first := tc.ev.waitN(t, 0, 1, "ready", is(herd.EventReady))[0]
 		checkMode(t, mode, first.PID)
+		waitFor(t, "the child holding the pipes", func() bool { return len(marked(out, "HERD_GENERATION=1")) == 2 })
 		mark := tc.ev.mark()
 		killed := time.Now()
 		if err := syscall.Kill(first.PID, syscall.SIGKILL); err != nil {

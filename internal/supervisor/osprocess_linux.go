@@ -18,7 +18,7 @@ const (
 	// output pipes to reach EOF, so its last lines are read first. One
 	// deadline for all pipes: a descendant that keeps them open delays the
 	// report by this much at most.
-	drainWait = 50 * time.Millisecond
+	drainWait = 20 * time.Millisecond
 	// treePoll is how often a tree whose main process ended is looked at
 	// until nothing of it is left.
 	treePoll = 20 * time.Millisecond
