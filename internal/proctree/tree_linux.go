@@ -156,23 +156,29 @@ func (t *Trees) Close() error {
 // start. On nil Trees, the tree is the worker's process group alone.
 func (t *Trees) New(slot, gen int) (*Tree, error) {
 	tr := &Tree{trees: t, slot: slot, gen: gen, signaled: make(map[int]bool)}
-	if t == nil || t.dir == "" {
+	if t == nil {
 		return tr, nil
 	}
-	t.mu.Lock()
-	t.seq++
-	name := fmt.Sprintf("w%d.%d", slot, t.seq)
-	t.mu.Unlock()
-	cg, err := makeCgroup(filepath.Join(t.dir, name))
-	if err != nil {
-		if errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) || errors.Is(err, unix.ENOMEM) {
+	if t.dir != "" {
+		t.mu.Lock()
+		t.seq++
+		name := fmt.Sprintf("w%d.%d", slot, t.seq)
+		t.mu.Unlock()
+		cg, err := makeCgroup(filepath.Join(t.dir, name))
+		switch {
+		case errors.Is(err, unix.EMFILE) || errors.Is(err, unix.ENFILE) || errors.Is(err, unix.ENOMEM):
 			return nil, err
+		case err != nil:
+			// The worker can still run, tracked by its process group.
+			t.log.Warn("no cgroup for a worker; tracking its process group only", "slot", slot, "err", err)
 		}
-		// The worker can still run, tracked by its process group.
-		t.log.Warn("no cgroup for a worker; tracking its process group only", "slot", slot, "err", err)
-		return tr, nil
+		tr.cg = cg
 	}
-	tr.cg = cg
+	// Live from before the fork: the reaper must never take the worker
+	// for an orphan of a gone tree.
+	t.mu.Lock()
+	t.live[[2]int{slot, gen}] = tr
+	t.mu.Unlock()
 	return tr, nil
 }
 
@@ -210,17 +216,12 @@ func (tr *Tree) Started(pid int) {
 		return
 	}
 	t.mu.Lock()
-	t.live[[2]int{tr.slot, tr.gen}] = tr
 	t.mains[pid] = true
 	t.mu.Unlock()
 }
 
 // Abandon removes the tree of a worker that did not start.
-func (tr *Tree) Abandon() {
-	if tr.cg != nil {
-		_ = tr.cg.remove()
-	}
-}
+func (tr *Tree) Abandon() { tr.Release() }
 
 // MainExited tells the tree that its main process was reaped.
 func (tr *Tree) MainExited() {
