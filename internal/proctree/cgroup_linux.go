@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/procfs"
@@ -16,8 +17,9 @@ import (
 )
 
 // cgroupPrefix starts the name of every primary's cgroup:
-// herd.<name>.<pid>.<start>, the primary's pid and start time telling a
-// live primary's cgroup from one left by a primary that died.
+// herd.<name>.<pid>.<start>.<pidns>: the primary's pid, start time and pid
+// namespace tell a live primary's cgroup from one left by a primary that
+// died, and leave alone those of primaries in other pid namespaces.
 const cgroupPrefix = "herd."
 
 // ownCgroupDir returns the directory of this process's cgroup v2: the
@@ -81,10 +83,46 @@ func cloneIntoCgroup() bool {
 	return major > 5 || major == 5 && minor >= 7
 }
 
-// cgroupName is the name of the cgroup of the primary pid started at
-// start, for cluster name. Characters a directory name may not hold, or
-// that would make it ambiguous, become '_'.
-func cgroupName(name string, pid int, start uint64) string {
+// primaryID names a primary process for as long as it lives.
+type primaryID struct {
+	pid   int
+	start uint64 // clock ticks after boot
+	pidns uint64 // the inode of its pid namespace
+}
+
+// selfID returns this process's primaryID.
+func selfID() (primaryID, error) {
+	st, err := readStat(os.Getpid())
+	if err != nil {
+		return primaryID{}, err
+	}
+	ns, err := pidNS(os.Getpid())
+	return primaryID{pid: os.Getpid(), start: st.Start, pidns: ns}, err
+}
+
+// pidNS returns the inode of pid's pid namespace.
+func pidNS(pid int) (uint64, error) {
+	fi, err := os.Stat(fmt.Sprintf("/proc/%d/ns/pid", pid))
+	if err != nil {
+		return 0, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, errors.New("no inode for a pid namespace")
+	}
+	return st.Ino, nil
+}
+
+// cgroupName is the name of the cgroup of primary id, for cluster name.
+// Characters a directory name may not hold, or that would make it
+// ambiguous, become '_'.
+func cgroupName(name string, id primaryID) string {
+	return fmt.Sprintf("%s.%d.%d.%d", cgroupStem(name), id.pid, id.start, id.pidns)
+}
+
+// cgroupStem is the part of a cgroup name that depends on the cluster
+// name only.
+func cgroupStem(name string) string {
 	b := []byte(name)
 	if len(b) > 64 {
 		b = b[:64]
@@ -94,23 +132,24 @@ func cgroupName(name string, pid int, start uint64) string {
 			b[i] = '_'
 		}
 	}
-	return fmt.Sprintf("%s%s.%d.%d", cgroupPrefix, b, pid, start)
+	return cgroupPrefix + string(b)
 }
 
-// parseCgroupName is the inverse of cgroupName.
-func parseCgroupName(dir string) (name string, pid int, start uint64, ok bool) {
-	rest, found := strings.CutPrefix(dir, cgroupPrefix)
-	if !found {
-		return "", 0, 0, false
+// parseCgroupName is the inverse of cgroupName: it returns the stem and
+// the primary.
+func parseCgroupName(dir string) (stem string, id primaryID, ok bool) {
+	f := strings.Split(dir, ".")
+	if len(f) < 5 || f[0]+"." != cgroupPrefix {
+		return "", primaryID{}, false
 	}
-	i := strings.LastIndexByte(rest, '.')
-	j := strings.LastIndexByte(rest[:max(i, 0)], '.')
-	if i < 0 || j < 0 {
-		return "", 0, 0, false
+	n := len(f)
+	pid, err1 := strconv.Atoi(f[n-3])
+	start, err2 := strconv.ParseUint(f[n-2], 10, 64)
+	ns, err3 := strconv.ParseUint(f[n-1], 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return "", primaryID{}, false
 	}
-	pid, err1 := strconv.Atoi(rest[j+1 : i])
-	start, err2 := strconv.ParseUint(rest[i+1:], 10, 64)
-	return rest[:j], pid, start, err1 == nil && err2 == nil
+	return strings.Join(f[:n-3], "."), primaryID{pid: pid, start: start, pidns: ns}, true
 }
 
 // cgroup is one cgroup v2 directory.

@@ -48,26 +48,29 @@ func EndLeftovers(name string) (Leftovers, error) {
 	return l, errors.Join(errs...)
 }
 
-// endCgroups removes the cgroups of dead primaries of name under own.
+// endCgroups removes the cgroups of dead primaries of name under own: of
+// this pid namespace, where their pid can be looked up.
 func (l *Leftovers) endCgroups(own, name string) error {
 	ents, err := os.ReadDir(own)
 	if err != nil {
 		return nil
 	}
-	want := cgroupName(name, 0, 0)
-	want = want[:len(want)-len(".0.0")]
+	self, err := selfID()
+	if err != nil {
+		return err
+	}
 	var errs []error
 	for _, e := range ents {
-		n, pid, start, ok := parseCgroupName(e.Name())
-		if !ok || !e.IsDir() || cgroupPrefix+n != want {
+		stem, id, ok := parseCgroupName(e.Name())
+		if !ok || !e.IsDir() || stem != cgroupStem(name) || id.pidns != self.pidns {
 			continue
 		}
-		if st, err := readStat(pid); err == nil && st.Start == start {
+		if st, err := readStat(id.pid); err == nil && st.Start == id.start {
 			continue // its primary runs
 		}
 		dir := filepath.Join(own, e.Name())
 		l.PIDs = append(l.PIDs, cgroupPIDs(dir)...)
-		l.Primaries = append(l.Primaries, pid)
+		l.Primaries = append(l.Primaries, id.pid)
 		l.Cgroups = append(l.Cgroups, dir)
 		errs = append(errs, removeTree(dir, leftoverWait))
 	}
@@ -94,6 +97,10 @@ func (l *Leftovers) endMarked(left func(Marks, procStat) bool) error {
 		return err
 	}
 	self := os.Getpid()
+	ns, err := pidNS(self)
+	if err != nil {
+		return err
+	}
 	var pidfds []int
 	defer func() {
 		for _, fd := range pidfds {
@@ -114,9 +121,12 @@ func (l *Leftovers) endMarked(left func(Marks, procStat) bool) error {
 		if err != nil {
 			continue
 		}
+		// A marked process of another pid namespace (a container) names
+		// its primary by a pid that means nothing here.
 		st, err := readStat(pid)
 		m2, ok2 := readMarks(pid)
-		if err != nil || !ok2 || m2 != m || st.State == "Z" || !left(m, st) {
+		pns, nsErr := pidNS(pid)
+		if err != nil || nsErr != nil || pns != ns || !ok2 || m2 != m || st.State == "Z" || !left(m, st) {
 			unix.Close(fd)
 			continue
 		}

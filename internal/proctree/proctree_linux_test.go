@@ -36,19 +36,19 @@ func state(pid int) string {
 }
 
 func TestCgroupName(t *testing.T) {
+	id := primaryID{pid: 4242, start: 99, pidns: 4026531836}
 	for _, name := range []string{"app", "my.app-v2", "a b/c\nd", "", string(make([]byte, 300))} {
-		dir := cgroupName(name, 4242, 99)
-		n, pid, start, ok := parseCgroupName(dir)
-		want := cgroupName(name, 0, 0)
-		if !ok || pid != 4242 || start != 99 || cgroupPrefix+n+".0.0" != want {
-			t.Errorf("parseCgroupName(%q) = %q %d %d %v; want the name of %q, 4242, 99", dir, n, pid, start, ok, name)
+		dir := cgroupName(name, id)
+		stem, got, ok := parseCgroupName(dir)
+		if !ok || got != id || stem != cgroupStem(name) {
+			t.Errorf("parseCgroupName(%q) = %q %+v %v; want %q %+v", dir, stem, got, ok, cgroupStem(name), id)
 		}
 		if len(dir) > 255 {
 			t.Errorf("cgroup name %d bytes long; want at most 255", len(dir))
 		}
 	}
-	for _, bad := range []string{"herd.x", "herd.x.1", "other.x.1.2", "herd.x.a.2"} {
-		if _, _, _, ok := parseCgroupName(bad); ok {
+	for _, bad := range []string{"herd.x", "herd.x.1.2", "other.x.1.2.3", "herd.x.a.2.3", "herd.x.1.2.z"} {
+		if _, _, ok := parseCgroupName(bad); ok {
 			t.Errorf("parseCgroupName(%q) ok; want refused", bad)
 		}
 	}

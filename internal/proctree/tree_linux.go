@@ -112,11 +112,11 @@ func makePrimaryCgroup(name string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	st, err := readStat(os.Getpid())
+	id, err := selfID()
 	if err != nil {
 		return "", err
 	}
-	dir := filepath.Join(own, cgroupName(name, os.Getpid(), st.Start))
+	dir := filepath.Join(own, cgroupName(name, id))
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return "", err
 	}
