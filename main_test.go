@@ -89,48 +89,6 @@ var helpers = map[string]func() int{
 		}
 		return 0
 	},
-	// watchdog says READY=1, then WATCHDOG=1 twice per WATCHDOG_USEC,
-	// until SIGTERM.
-	"watchdog": func() int {
-		usec, _ := strconv.Atoi(os.Getenv("WATCHDOG_USEC"))
-		if usec <= 0 {
-			fmt.Fprintln(os.Stderr, "watchdog helper: no WATCHDOG_USEC")
-			return 3
-		}
-		daemon.SdNotify(false, daemon.SdNotifyReady)
-		ch := make(chan os.Signal, 1)
-		signalNotify(ch)
-		t := time.NewTicker(time.Duration(usec) * time.Microsecond / 2)
-		defer t.Stop()
-		for {
-			select {
-			case <-ch:
-				return 0
-			case <-t.C:
-				daemon.SdNotify(false, daemon.SdNotifyWatchdog)
-			}
-		}
-	},
-	// slot0-ready says READY=1 in slot 0 only, then waits for SIGTERM.
-	"slot0-ready": func() int {
-		if os.Getenv("HERD_WORKER_ID") == "0" {
-			daemon.SdNotify(false, daemon.SdNotifyReady)
-		}
-		ch := make(chan os.Signal, 1)
-		signalNotify(ch)
-		for s := range ch {
-			if s == syscall.SIGTERM {
-				return 0
-			}
-		}
-		return 0
-	},
-	// stop-loop says READY=1, then STOPPING=1, and exits 0 at once.
-	"stop-loop": func() int {
-		daemon.SdNotify(false, daemon.SdNotifyReady)
-		daemon.SdNotify(false, daemon.SdNotifyStopping)
-		return 0
-	},
 	// chatty writes many lines, then a marker file, then waits for TERM.
 	"chatty": func() int {
 		line := strings.Repeat("x", 200)

@@ -109,14 +109,7 @@ func leftAfter(ctx context.Context, e *env) (rows []row, err error) {
 			"--ready-delay", "100ms", "--startup-delay", "0", "--shutdown-timeout", "2s", "--control", "-",
 			"--pid-dir", dir, "--", "sh", "-c", treesDaemon)
 	}
-	p, err := start()
-	if err != nil {
-		return nil, err
-	}
 	defer func() {
-		if p != nil {
-			err = errors.Join(err, p.stop(10*time.Second))
-		}
 		for _, pid := range named(name) {
 			syscall.Kill(pid, syscall.SIGKILL)
 		}
@@ -126,9 +119,37 @@ func leftAfter(ctx context.Context, e *env) (rows []row, err error) {
 		logf("left after %s: %d", what, n)
 		rows = append(rows, row{"6 trees", "processes left after " + what, strconv.Itoa(n), "0", verdict(n == 0)})
 	}
-	pid, err := readPID(filepath.Join(dir, "worker-0.pid"))
+	p, err := start()
 	if err != nil {
 		return nil, err
+	}
+	if err := workerEnds(p, dir, count); err != nil {
+		return rows, errors.Join(err, p.stop(10*time.Second))
+	}
+	stopped := time.Now()
+	err = p.stop(30 * time.Second)
+	logf("herd stop took %s", time.Since(stopped).Round(time.Millisecond))
+	rows = append(rows, row{"6 trees", "herd stop (SIGTERM) with daemonised children: time to exit", ms(time.Since(stopped)), "", ""})
+	count("herd stop")
+	if err != nil {
+		return rows, err
+	}
+	if p, err = start(); err != nil {
+		return rows, err
+	}
+	time.Sleep(300 * time.Millisecond) // the scripts start their daemons
+	p.signal(syscall.SIGKILL)
+	<-p.done
+	count("kill -9 of the primary")
+	return rows, ctx.Err()
+}
+
+// workerEnds ends workers of p in turn (an exit of its own, a rolling
+// restart, a scale-down) and counts what each left.
+func workerEnds(p *proc, dir string, count func(string, ...string)) error {
+	pid, err := readPID(filepath.Join(dir, "worker-0.pid"))
+	if err != nil {
+		return err
 	}
 	time.Sleep(200 * time.Millisecond) // the script starts its daemons
 	syscall.Kill(pid, syscall.SIGTERM)
@@ -146,29 +167,12 @@ func leftAfter(ctx context.Context, e *env) (rows []row, err error) {
 		if _, _, err := p.log.waitFor(m, 30*time.Second, func(h hevent) bool {
 			return h.Event == "rollout_finished" || h.Event == "scaled"
 		}); err != nil {
-			return rows, fmt.Errorf("%s: %w", step.what, err)
+			return fmt.Errorf("%s: %w", step.what, err)
 		}
 		time.Sleep(300 * time.Millisecond)
 		count(step.what, step.kvs...)
 	}
-	stopped := time.Now()
-	err = p.stop(30 * time.Second)
-	p = nil
-	logf("herd stop took %s", time.Since(stopped).Round(time.Millisecond))
-	rows = append(rows, row{"6 trees", "herd stop (SIGTERM) with daemonised children: time to exit", ms(time.Since(stopped)), "", ""})
-	count("herd stop")
-	if err != nil {
-		return rows, err
-	}
-	if p, err = start(); err != nil {
-		return rows, err
-	}
-	time.Sleep(300 * time.Millisecond)
-	p.signal(syscall.SIGKILL)
-	<-p.done
-	p = nil
-	count("kill -9 of the primary")
-	return rows, ctx.Err()
+	return nil
 }
 
 // settle waits up to 3s for no process of the cluster name whose

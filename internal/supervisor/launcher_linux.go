@@ -91,20 +91,10 @@ func (l *ExecLauncher) launch(slot, gen, count int) (Process, error) {
 		spec.Env = append(spec.Env, envvar.IPC+"="+strconv.Itoa(3+len(spec.Files)-1))
 		started = fn
 	}
-	var readers [2]*os.File
-	if l.Capture != nil {
-		for i, w := range []**os.File{&spec.Stdout, &spec.Stderr} {
-			r, wr, err := os.Pipe()
-			if err != nil {
-				closeAll(readers[:]...)
-				closeAll(spec.Stdout, spec.Stderr)
-				started(0)
-				return nil, err
-			}
-			readers[i], *w = r, wr
-		}
-	} else {
-		spec.Stdout, spec.Stderr = os.Stdout, os.Stderr
+	readers, err := l.output(&spec)
+	if err != nil {
+		started(0)
+		return nil, err
 	}
 	tree, err := l.Trees.New(slot, gen)
 	if err != nil {
@@ -130,6 +120,26 @@ func (l *ExecLauncher) launch(slot, gen, count int) (Process, error) {
 		}
 	}
 	return proc, nil
+}
+
+// output sets the worker's stdout and stderr: pipes whose read ends it
+// returns for Capture, or the primary's own.
+func (l *ExecLauncher) output(spec *ProcSpec) ([2]*os.File, error) {
+	var readers [2]*os.File
+	if l.Capture == nil {
+		spec.Stdout, spec.Stderr = os.Stdout, os.Stderr
+		return readers, nil
+	}
+	for i, w := range []**os.File{&spec.Stdout, &spec.Stderr} {
+		r, wr, err := os.Pipe()
+		if err != nil {
+			closeAll(readers[:]...)
+			closeAll(spec.Stdout, spec.Stderr)
+			return readers, err
+		}
+		readers[i], *w = r, wr
+	}
+	return readers, nil
 }
 
 // Resize passes the new number of slots on to the sockets.
