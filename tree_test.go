@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -29,6 +30,9 @@ exec sleep 1000`
 // worker (skipped where herd cannot create cgroups) and process groups with
 // the primary as subreaper.
 func treeModes(t *testing.T, f func(t *testing.T, mode string)) {
+	if _, err := exec.LookPath("setsid"); err != nil {
+		t.Skip("setsid (util-linux) is not installed: .ci/run installs it")
+	}
 	for _, mode := range []string{"cgroup", "group"} {
 		t.Run(mode, func(t *testing.T) {
 			herd.SetGroupTreesOnly(mode == "group")
