@@ -48,10 +48,12 @@ func init() {
 		}
 		return 0
 	}
-	// stop-loop says READY=1, then STOPPING=1, and exits 0 at once.
+	// stop-loop says READY=1, then STOPPING=1, and exits 0 soon after, as
+	// a server that stops itself does.
 	helpers["stop-loop"] = func() int {
 		daemon.SdNotify(false, daemon.SdNotifyReady)
 		daemon.SdNotify(false, daemon.SdNotifyStopping)
+		time.Sleep(50 * time.Millisecond) // its shutdown
 		return 0
 	}
 }
