@@ -1,7 +1,9 @@
 package supervisor
 
 import (
+	"errors"
 	"fmt"
+	"syscall"
 	"time"
 )
 
@@ -105,3 +107,20 @@ func (p *Pool) startShortOfResources(s *slot, err error) {
 // readyTimeoutHint is logged when a worker is killed for not being ready.
 const readyTimeoutHint = "READY=1 never came within the ready timeout (--ready-timeout); " +
 	"an app that cannot send READY=1 to NOTIFY_SOCKET should run with --ready delay"
+
+// resourceShortage reports whether err means the system or the primary is
+// out of something a start needs (descriptors, processes, memory): a
+// condition that passes, not a fault of the worker.
+func resourceShortage(err error) bool {
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.EAGAIN, syscall.ENOMEM} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// fdShortage reports whether err means the primary ran out of descriptors.
+func fdShortage(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}

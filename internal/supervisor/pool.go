@@ -23,7 +23,8 @@ type Process interface {
 	Pid() int
 	// Signal sends sig to the worker process.
 	Signal(sig syscall.Signal) error
-	// Kill sends SIGKILL to the worker and every process in its group.
+	// Kill sends SIGKILL to the worker and every process of its tree (its
+	// process group, or its cgroup).
 	Kill() error
 	// Wait blocks until the process has exited, and returns how it ended.
 	// It is told by the process itself, never by its output pipes, which a

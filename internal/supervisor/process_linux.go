@@ -1,7 +1,6 @@
 package supervisor
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -156,21 +155,4 @@ func (s *Spawner) Start(spec ProcSpec) (*OSProcess, error) {
 		spec.Tree.Started(pid)
 	}
 	return p, nil
-}
-
-// resourceShortage reports whether err means the system or the primary is
-// out of something a start needs (descriptors, processes, memory): a
-// condition that passes, not a fault of the worker.
-func resourceShortage(err error) bool {
-	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.EAGAIN, syscall.ENOMEM} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
-}
-
-// fdShortage reports whether err means the primary ran out of descriptors.
-func fdShortage(err error) bool {
-	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }
