@@ -206,6 +206,17 @@ func (tr *Tree) CgroupFD() int {
 	return tr.cg.fd
 }
 
+// DropCgroup gives up the tree's cgroup, which the kernel would not start
+// the worker in (why): the worker is tracked by its process group.
+func (tr *Tree) DropCgroup(why error) {
+	if tr.cg == nil {
+		return
+	}
+	tr.trees.log.Warn("a worker cannot start in its cgroup; tracking its process group only", "slot", tr.slot, "err", why)
+	_ = tr.cg.remove()
+	tr.cg = nil
+}
+
 // Started records the main process, which leads a process group of its own.
 func (tr *Tree) Started(pid int) {
 	tr.mu.Lock()

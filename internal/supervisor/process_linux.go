@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
@@ -103,6 +104,30 @@ func (s *Spawner) retakeReserve() {
 	}
 }
 
+// forkExec starts the process from the spawning thread.
+func (s *Spawner) forkExec(spec ProcSpec, attr *syscall.ProcAttr) (pid int, err error) {
+	done := make(chan struct{})
+	s.reqs <- func() {
+		defer close(done)
+		pid, err = syscall.ForkExec(spec.Path, spec.Args, attr)
+	}
+	<-done
+	runtime.KeepAlive(spec)
+	return pid, err
+}
+
+// cgroupRefused reports whether a start into a cgroup failed for the
+// cgroup's sake: a kernel without clone3 or CLONE_INTO_CGROUP, no right to
+// move a process there, or a cgroup that cannot hold processes.
+func cgroupRefused(err error) bool {
+	for _, e := range []error{syscall.ENOSYS, syscall.E2BIG, syscall.EINVAL, syscall.EACCES, syscall.EPERM, syscall.EBUSY, syscall.EOPNOTSUPP} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
 // Start starts spec as a new process group, with SIGKILL as its parent-death
 // signal, and a pidfd to learn its exit from.
 func (s *Spawner) Start(spec ProcSpec) (*OSProcess, error) {
@@ -129,15 +154,15 @@ func (s *Spawner) Start(spec ProcSpec) (*OSProcess, error) {
 		sys.UseCgroupFD, sys.CgroupFD = true, fd
 	}
 	attr := &syscall.ProcAttr{Dir: spec.Dir, Env: spec.Env, Files: files, Sys: sys}
-	var pid int
-	var err error
-	done := make(chan struct{})
-	s.reqs <- func() {
-		defer close(done)
-		pid, err = syscall.ForkExec(spec.Path, spec.Args, attr)
+	pid, err := s.forkExec(spec, attr)
+	if err != nil && sys.UseCgroupFD && cgroupRefused(err) {
+		// The kernel would not start it in its cgroup (clone3 refused,
+		// or the cgroup takes no process): run it tracked by its
+		// process group rather than not at all.
+		spec.Tree.DropCgroup(err)
+		sys.UseCgroupFD, sys.CgroupFD = false, 0
+		pid, err = s.forkExec(spec, attr)
 	}
-	<-done
-	runtime.KeepAlive(spec)
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", spec.Path, err)
 	}
