@@ -91,7 +91,12 @@ func (p *Pool) startShortOfResources(s *slot, err error) {
 	s.shortages++
 	p.cfg.Logger.Warn("worker could not start for want of resources; retrying", "slot", s.id, "gen", s.gen, "err", err)
 	p.emit(Event{Type: EventExited, Slot: s.id, Gen: s.gen, Status: -1, Reason: "start failed", Err: err})
-	if s.cur != nil || !p.cfg.Respawn {
+	if s.cur != nil {
+		return // the old worker keeps serving
+	}
+	if !p.cfg.Respawn {
+		s.crashed = true
+		p.checkHopeless()
 		return
 	}
 	d := respawnDelay(p.cfg.RespawnDelay, s.shortages)
