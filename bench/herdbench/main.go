@@ -89,6 +89,7 @@ var scenarios = []struct {
 	{"heartbeat", benchHeartbeat},
 	{"memrecycle", benchMemRecycle},
 	{"delegate", benchDelegate},
+	{"trees", benchTrees},
 }
 
 // env is what every scenario gets: the options, the herd binary, this

@@ -29,9 +29,13 @@ func (p *Pool) beginShutdown(reason string) {
 	}
 }
 
-// killAll sends SIGKILL to every worker at once.
+// killAll sends SIGKILL to every worker, and to what exited workers left,
+// at once.
 func (p *Pool) killAll() {
 	for _, w := range p.byPID {
+		_ = w.proc.Kill()
+	}
+	for w := range p.ending {
 		_ = w.proc.Kill()
 	}
 }
