@@ -54,9 +54,10 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 	}
 	defer c.removePrimaryPID()
 
-	m, promHandler, err := newMetrics(c, func() map[string]uint64 {
+	queues := c.newSaturation(set)
+	m, promHandler, err := c.newMetrics(func() map[string]uint64 {
 		return map[string]uint64{metrics.DropQueueFull: sink.Dropped(), metrics.DropWriteError: c.outputDrops()}
-	})
+	}, queues)
 	if err != nil {
 		return err
 	}
@@ -101,18 +102,19 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 		MaxAge: cfg.MaxAge, MaxAgeJitter: cfg.MaxAgeJitter, MemoryLimit: cfg.MemoryLimit,
 		Autoscale: supervisor.Autoscale{
 			Enabled: cfg.Autoscale, UpCPU: cfg.ScaleUpCPU, DownCPU: cfg.ScaleDownCPU,
-			UpAfter: cfg.ScaleUpAfter, DownAfter: cfg.ScaleDownAfter,
+			UpAfter: cfg.ScaleUpAfter, DownAfter: cfg.ScaleDownAfter, UpQueue: cfg.ScaleUpQueue,
 		},
 		PIDDir: cfg.PIDDir, Port: set.Port(), Ancestor: notify.Ancestor,
 		Logger: cfg.Logger, Emit: events.push,
 	}, launcher)
 	c.pool.Store(pool)
 	defer c.pool.Store(nil)
-	stopControl, err := c.startControl(pool, events, sink, set.Port(), promHandler)
+	stopControl, err := c.startControl(pool, events, sink, set.Port(), promHandler, queues)
 	if err != nil {
 		return err
 	}
 	defer stopControl()
+	defer watchSaturation(queues, pool, events)()
 
 	if nl != nil {
 		go forwardNotifications(nl, pool)

@@ -119,3 +119,53 @@ func TestSamplerConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestSamplerRecent checks that frequent readers share passes over /proc.
+func TestSamplerRecent(t *testing.T) {
+	s, f := newFakeSampler()
+	var reads sync.WaitGroup
+	var mu sync.Mutex
+	passes := 0
+	read := s.read
+	s.read = func(pids []int) (map[int]treeUsage, error) {
+		mu.Lock()
+		passes++
+		mu.Unlock()
+		defer reads.Done()
+		return read(pids)
+	}
+	count := func() int { mu.Lock(); defer mu.Unlock(); return passes }
+	f.set(1, 1, 1)
+	f.set(2, 2, 1)
+
+	reads.Add(1)
+	if u := s.Recent([]int{1, 2}, time.Second); len(u) != 2 || count() != 1 {
+		t.Fatalf("first Recent: %v after %d passes; want both pids from 1 pass", u, count())
+	}
+	f.advance(500 * time.Millisecond)
+	for range 10 {
+		s.Recent([]int{1, 2}, time.Second)
+	}
+	if n := count(); n != 1 {
+		t.Errorf("%d passes for 10 calls within maxAge; want 1", n)
+	}
+	// Stale: the answer comes from the last pass, and one pass starts.
+	f.advance(time.Second)
+	f.set(1, 3, 1)
+	reads.Add(1)
+	for range 5 {
+		if u := s.Recent([]int{1, 2}, time.Second); u[1].CPUPercent != 0 && u[1].CPUPercent != 200/1.5 {
+			t.Errorf("stale answer %v", u[1])
+		}
+	}
+	reads.Wait()
+	if n := count(); n != 2 {
+		t.Errorf("%d passes after a stale read; want 2", n)
+	}
+	// Too old to answer from: the caller waits for a pass.
+	f.advance(staleLimit + time.Second)
+	reads.Add(1)
+	if u := s.Recent([]int{1, 2}, time.Second); len(u) != 2 || count() != 3 {
+		t.Errorf("very stale Recent: %v after %d passes; want a pass of its own", u, count())
+	}
+}

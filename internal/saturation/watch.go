@@ -170,6 +170,22 @@ func New(src Source, cfg Config) *Watcher {
 	return &Watcher{src: src, cfg: cfg.withDefaults(), state: make(map[string]*listenerState)}
 }
 
+// Start runs Run on a goroutine of its own, calling alert and sustained
+// (when not nil) instead of the Config's; the returned stop ends it and
+// waits for it.
+func (w *Watcher) Start(alert func(Alert), sustained func(bool)) (stop func()) {
+	if alert != nil {
+		w.cfg.Alert = alert
+	}
+	if sustained != nil {
+		w.cfg.Sustained = sustained
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx) }()
+	return func() { cancel(); <-done }
+}
+
 // Run samples until ctx is done. It returns at once when src has no TCP
 // listener.
 func (w *Watcher) Run(ctx context.Context) {
