@@ -70,6 +70,9 @@ type opts struct {
 	memDur      time.Duration
 
 	delegDur time.Duration
+
+	scaleSizes  string
+	scaleWindow time.Duration
 }
 
 // scenarios lists the measurements in the order they run.
@@ -90,6 +93,7 @@ var scenarios = []struct {
 	{"memrecycle", benchMemRecycle},
 	{"delegate", benchDelegate},
 	{"trees", benchTrees},
+	{"scale", benchScale},
 }
 
 // env is what every scenario gets: the options, the herd binary, this
@@ -152,6 +156,8 @@ func parseOpts(args []string) (*opts, error) {
 	fs.Float64Var(&o.memRate, "mem-rate", 2000, "memrecycle: total requests/s")
 	fs.DurationVar(&o.memDur, "mem-dur", 15*time.Second, "memrecycle: length of the load")
 	fs.DurationVar(&o.delegDur, "deleg-dur", 5*time.Second, "delegate: length of each cluster's loop")
+	fs.StringVar(&o.scaleSizes, "scale-sizes", "64,256,1024", "scale: comma-separated worker counts, one cluster each")
+	fs.DurationVar(&o.scaleWindow, "scale-window", 10*time.Second, "scale: idle CPU sampling window")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
