@@ -73,6 +73,11 @@ type opts struct {
 
 	scaleSizes  string
 	scaleWindow time.Duration
+
+	peersRounds int
+	peersDur    time.Duration
+	peersConns  int
+	peersOnly   string
 }
 
 // scenarios lists the measurements in the order they run.
@@ -94,6 +99,7 @@ var scenarios = []struct {
 	{"delegate", benchDelegate},
 	{"trees", benchTrees},
 	{"scale", benchScale},
+	{"peers", benchPeers},
 }
 
 // env is what every scenario gets: the options, the herd binary, this
@@ -158,6 +164,10 @@ func parseOpts(args []string) (*opts, error) {
 	fs.DurationVar(&o.delegDur, "deleg-dur", 5*time.Second, "delegate: length of each cluster's loop")
 	fs.StringVar(&o.scaleSizes, "scale-sizes", "64,256,1024", "scale: comma-separated worker counts, one cluster each")
 	fs.DurationVar(&o.scaleWindow, "scale-window", 10*time.Second, "scale: idle CPU sampling window")
+	fs.IntVar(&o.peersRounds, "peers-rounds", 2, "peers: interleaved throughput rounds")
+	fs.DurationVar(&o.peersDur, "peers-dur", 10*time.Second, "peers: length of each throughput run")
+	fs.IntVar(&o.peersConns, "peers-conns", 32, "peers: wrk connections")
+	fs.StringVar(&o.peersOnly, "peers-only", "", "peers: comma-separated groups to run (node, python, go; default all)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
