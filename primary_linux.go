@@ -18,6 +18,7 @@ import (
 	"github.com/herd-cluster/herd/internal/logs"
 	"github.com/herd-cluster/herd/internal/metrics"
 	"github.com/herd-cluster/herd/internal/notify"
+	"github.com/herd-cluster/herd/internal/shim"
 	"github.com/herd-cluster/herd/internal/sockets"
 	"github.com/herd-cluster/herd/internal/supervisor"
 )
@@ -167,17 +168,17 @@ func (c *Cluster) bind() (*sockets.Set, error) {
 	return set, nil
 }
 
-// launcher returns what starts the workers: this executable again, either
-// as a Go worker or as the exec shim of the command.
+// launcher returns what starts the workers: this executable again as a Go
+// worker, or the command through the exec shim.
 func (c *Cluster) launcher(set *sockets.Set, notifyAddr string, sink *logs.Sink, sp *supervisor.Spawner) *supervisor.ExecLauncher {
 	env := supervisor.BaseEnv(os.Environ(), c.cfg.Env)
 	path, args := c.exe, os.Args
 	if len(c.cfg.Command) > 0 {
-		// /proc/self/exe is this very binary even if the file on disk was
-		// replaced since: the shim always matches its primary.
-		path = "/proc/self/exe"
-		args = append([]string{os.Args[0]}, c.cfg.Command...)
-		env = append(env, envvar.Shim+"=1")
+		// Without a shell, the shim is this executable: /proc/self/exe is
+		// this very binary even if the file on disk was replaced since.
+		var extra []string
+		path, args, extra = shim.Command(c.cfg.Command, "/proc/self/exe")
+		env = append(env, extra...)
 		if c.cfg.Watchdog > 0 {
 			env = append(env, envvar.WatchdogUSec+"="+strconv.FormatInt(c.cfg.Watchdog.Microseconds(), 10))
 		}

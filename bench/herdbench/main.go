@@ -78,6 +78,8 @@ type opts struct {
 	peersDur    time.Duration
 	peersConns  int
 	peersOnly   string
+
+	shimRuns int
 }
 
 // scenarios lists the measurements in the order they run.
@@ -100,6 +102,7 @@ var scenarios = []struct {
 	{"trees", benchTrees},
 	{"scale", benchScale},
 	{"peers", benchPeers},
+	{"shim", benchShim},
 }
 
 // env is what every scenario gets: the options, the herd binary, this
@@ -168,6 +171,7 @@ func parseOpts(args []string) (*opts, error) {
 	fs.DurationVar(&o.peersDur, "peers-dur", 10*time.Second, "peers: length of each throughput run")
 	fs.IntVar(&o.peersConns, "peers-conns", 32, "peers: wrk connections")
 	fs.StringVar(&o.peersOnly, "peers-only", "", "peers: comma-separated groups to run (node, python, go; default all)")
+	fs.IntVar(&o.shimRuns, "shim-runs", 300, "shim: starts of each kind")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
