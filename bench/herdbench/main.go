@@ -48,6 +48,7 @@ type opts struct {
 
 	idleWorkers int
 	idleWindow  time.Duration
+	idleListen  bool
 
 	statsWorkers int
 	statsReqs    int
@@ -148,6 +149,7 @@ func parseOpts(args []string) (*opts, error) {
 	fs.IntVar(&o.killWorkers, "kill-workers", 10, "respawn: workers per cluster, each killed once")
 	fs.IntVar(&o.idleWorkers, "idle-workers", 64, "idle: workers")
 	fs.DurationVar(&o.idleWindow, "idle-window", 30*time.Second, "idle: CPU sampling window")
+	fs.BoolVar(&o.idleListen, "idle-listen", false, "idle: give the cluster a TCP listener, whose accept queue herd watches")
 	fs.IntVar(&o.statsWorkers, "stats-workers", 64, "stats: workers")
 	fs.IntVar(&o.statsReqs, "stats-reqs", 2000, "stats: GET /stats requests per phase (1 client, then all clients)")
 	fs.IntVar(&o.statsConc, "stats-conc", 8, "stats: concurrent clients of the second phase")
