@@ -80,6 +80,8 @@ export function drawChart(el, series, { now, window, interval, format, base = 10
     const { d, marks } = segments(s, x, y, interval * 2.5);
     el.append(svg('path', { class: 'series ' + cls, d }));
     for (const [mx, my] of marks) el.append(svg('circle', { class: 'restart ' + cls, cx: mx, cy: my, r: 3 }));
+    const last = s.time.length - 1; // the latest sample, visible even alone
+    el.append(svg('circle', { class: 'latest ' + cls, cx: x(s.time[last]).toFixed(1), cy: y(s.value[last]).toFixed(1), r: 2.5 }));
     desc.push(`slot ${s.slot}: now ${format(s.value[s.value.length - 1])}, peak ${format(Math.max(...s.value))}`);
   }
   const d = svg('desc');

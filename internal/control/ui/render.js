@@ -29,14 +29,28 @@ function setText(sel, main, small) {
   if (small) dd.append(el('small', {}, small));
 }
 
+// count counts the workers by status, from the rows the events keep
+// current rather than from the last /stats.
+function count(workers) {
+  const c = { workers: workers.length, active: 0, starting: 0, crashed: 0, disabled: 0 };
+  for (const w of workers) {
+    if (w.status === 'ACTIVE') c.active++;
+    else if (w.status === 'STARTING') c.starting++;
+    else if (w.status === 'CRASHED' || w.status === 'RESPAWNING') c.crashed++;
+    else if (w.status === 'DISABLED') c.disabled++;
+  }
+  return c;
+}
+
 export function renderSummary(st, info, now) {
-  const p = st.stats.primary, c = st.stats.cluster;
+  const p = st.stats.primary, bounds = st.stats.cluster;
   const workers = [...st.workers.values()];
+  const c = { ...bounds, ...count(workers) };
   setText('#s-workers', c.workers, `min ${c.min_workers}, max ${c.max_workers}`);
   setText('#s-active', c.active, c.starting ? c.starting + ' starting' : '');
   setText('#s-crashed', c.crashed);
   setText('#s-disabled', c.disabled);
-  setText('#s-restarts', p.total_restarts, reasonsText(p.restarts_by_reason) + (p.total_crashes ? ` · ${p.total_crashes} crashes` : ''));
+  setText('#s-restarts', p.total_restarts, [reasonsText(p.restarts_by_reason), p.total_crashes ? p.total_crashes + ' crashes in all' : ''].filter(Boolean).join(' · '));
   const why = health(c, workers);
   setText('#s-health', why ? 'unhealthy' : 'ok', why);
   $('#s-health').className = why ? 'bad' : 'good';
@@ -100,9 +114,9 @@ export function renderRows(st, now, onRestart) {
     if (why) cells[5].append(el('span', { class: 'reasons' }, why));
     const h = st.hist.get(w.slot);
     const opts = { now: now - st.skew, window: st.window, interval: st.interval, cls: 'c' + (w.slot % 8) };
-    cells[6].querySelector('.usage > span').textContent = w.pid ? w.cpu_percent.toFixed(1) + '%' : '–';
+    cells[6].querySelector('.usage > span').textContent = w.pid && w.rss_bytes ? w.cpu_percent.toFixed(1) + '%' : '–';
     drawSpark(cells[6].querySelector('svg'), h && { time: h.time, value: h.cpu, pid: h.pid }, opts);
-    cells[7].querySelector('.usage > span').textContent = w.pid ? formatBytes(w.rss_bytes) : '–';
+    cells[7].querySelector('.usage > span').textContent = w.pid && w.rss_bytes ? formatBytes(w.rss_bytes) : '–';
     drawSpark(cells[7].querySelector('svg'), h && { time: h.time, value: h.rss, pid: h.pid }, opts);
   }
 }
