@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/herd-cluster/herd/internal/control"
+	"github.com/herd-cluster/herd/internal/control/controltest"
 	"github.com/herd-cluster/herd/internal/testkit"
 )
 
@@ -266,5 +267,54 @@ func (bt *btest) tcpLogin(t *testing.T) {
 	defer hc.CloseIdleConnections()
 	if code := httpCode(t, hc, base, "GET", "/stats", "", "s3cret-dashboard"); code != 200 {
 		t.Errorf("curl with the bearer token = %d; want 200", code)
+	}
+}
+
+// TestDashboardCommand checks herd dashboard's own errors.
+func TestDashboardCommand(t *testing.T) {
+	isolate(t)
+	missing := filepath.Join(t.TempDir(), "none.sock")
+	wantFail(t, cli(t, "dashboard", "--control", missing, "--addr", "0.0.0.0:0"), 2, `"0.0.0.0" is not a loopback address`)
+	wantFail(t, cli(t, "dashboard", "--control", missing, "--addr", "nope"), 2, "--addr: must be host:port")
+	wantFail(t, cli(t, "dashboard", "--control", missing), 1, "no herd primary is running at "+missing)
+	wantFail(t, cli(t, "dashboard", "extra"), 2, "unexpected argument")
+}
+
+// TestDashboardLink runs herd dashboard against a primary and follows its
+// link with a plain HTTP client: it works once, and its session reaches
+// the primary's API.
+func TestDashboardLink(t *testing.T) {
+	startFake(t, control.Config{Name: "app"}, controltest.New(2, 1, 4))
+	link := startDashboard(t, []string{"XDG_RUNTIME_DIR=" + os.Getenv("XDG_RUNTIME_DIR")}, "--name", "app")
+	if !strings.HasPrefix(link, "http://127.0.0.1:") || !strings.Contains(link, "/ui/login?token=") {
+		t.Fatalf("link %q; want http://127.0.0.1:PORT/ui/login?token=…", link)
+	}
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cookies := resp.Cookies()
+	if resp.StatusCode != 303 || len(cookies) != 1 || !cookies[0].HttpOnly || cookies[0].SameSite != http.SameSiteStrictMode {
+		t.Fatalf("the link = %d, cookies %v; want 303 and an HttpOnly, SameSite=Strict session cookie", resp.StatusCode, cookies)
+	}
+	base, _, _ := strings.Cut(link, "/ui/login")
+	req, _ := http.NewRequest("GET", base+"/stats", nil)
+	req.AddCookie(cookies[0])
+	if resp, err = hc.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("GET /stats with the session = %d; want 200", resp.StatusCode)
+	}
+	if resp, err = hc.Get(link); err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Errorf("the link a second time = %d; want 401", resp.StatusCode)
 	}
 }

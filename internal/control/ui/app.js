@@ -47,6 +47,7 @@ function updateControls() {
     const keep = s.value;
     s.replaceChildren(s.options[0], ...want.map((i) => el('option', { value: i }, 'slot ' + i)));
     s.value = [...s.options].some((o) => o.value === keep) ? keep : '-1';
+    if (s.value !== keep) s.dispatchEvent(new Event('change')); // its slot was scaled away
   }
   const e = st.info && st.info.ecv;
   for (const [id, enable] of [['#a-ecv-disable', false], ['#a-ecv-enable', true]]) {

@@ -23,9 +23,11 @@ export class LogTail {
     const ctrl = new AbortController();
     this.ctrl = ctrl;
     this.read('/logs?' + q, ctrl.signal)
-      .catch((e) => { if (!ctrl.signal.aborted) this.note('log stream: ' + e.message); })
-      .finally(() => {
-        if (this.ctrl === ctrl && follow && !ctrl.signal.aborted) {
+      .catch((e) => { if (!ctrl.signal.aborted) this.note('log stream: ' + e.message); return true; })
+      .then((again) => {
+        // A stream that broke or ended (the primary restarted) is opened
+        // again; one the primary refused (no such slot) is not.
+        if (again && this.ctrl === ctrl && follow && !ctrl.signal.aborted) {
           this.retry = setTimeout(() => this.open(slot, follow), RETRY);
         }
       });
@@ -43,14 +45,14 @@ export class LogTail {
       let msg = r.statusText;
       try { msg = (await r.json()).error || msg; } catch { /* not JSON */ }
       this.note('logs: ' + msg);
-      return;
+      return r.status >= 500;
     }
     const reader = r.body.getReader();
     const dec = new TextDecoder();
     let buf = '';
     for (;;) {
       const { value, done } = await reader.read();
-      if (done) return;
+      if (done) return true;
       buf += dec.decode(value, { stream: true });
       const batch = [];
       let i;

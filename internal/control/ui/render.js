@@ -50,7 +50,7 @@ export function renderSummary(st, info, now) {
   setText('#s-active', c.active, c.starting ? c.starting + ' starting' : '');
   setText('#s-crashed', c.crashed);
   setText('#s-disabled', c.disabled);
-  setText('#s-restarts', p.total_restarts, [reasonsText(p.restarts_by_reason), p.total_crashes ? p.total_crashes + ' crashes in all' : ''].filter(Boolean).join(' · '));
+  setText('#s-restarts', p.total_restarts, [reasonsText(p.restarts_by_reason), p.total_crashes ? p.total_crashes + (p.total_crashes === 1 ? ' crash' : ' crashes') + ' in all' : ''].filter(Boolean).join(' · '));
   const why = health(c, workers);
   setText('#s-health', why ? 'unhealthy' : 'ok', why);
   $('#s-health').className = why ? 'bad' : 'good';
