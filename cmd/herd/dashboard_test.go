@@ -172,7 +172,11 @@ func (bt *btest) refusedAction(t *testing.T) {
 }
 
 func (bt *btest) screenshot(t *testing.T) {
-	bt.tab.waitJS(t, "samples in the charts", 20*time.Second, `document.querySelectorAll('#chart-mem circle.latest').length >= 2`, `document.querySelector('#chart-mem').innerHTML`)
+	// The primary samples every 5s and the page reads what is new as often:
+	// a line joins two samples once the page has read a later one.
+	bt.tab.waitJS(t, "the charts to grow without a reload", 20*time.Second,
+		`document.querySelectorAll('#chart-mem circle.latest').length === 3 && [...document.querySelectorAll('#chart-mem path.series')].some((p) => p.getAttribute('d').includes('L'))`,
+		`document.querySelector('#chart-mem').innerHTML`)
 	bt.tab.waitJS(t, "the summary of 3 workers", 10*time.Second,
 		`document.querySelector('#s-workers').firstChild.textContent === '3' && document.querySelector('#s-active').firstChild.textContent === '3' && document.querySelector('#s-restarts').firstChild.textContent === '3'`,
 		`document.querySelector('#summary').innerText`)

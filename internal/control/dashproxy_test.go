@@ -3,6 +3,7 @@ package control_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -222,7 +223,14 @@ func TestHistoryEndpoint(t *testing.T) {
 	if !strings.Contains(strings.Join(types, ","), "rollout_started,started,ready,stopping,exited,rollout_finished") {
 		t.Errorf("recent events %v; want the rollout's", types)
 	}
-	for _, bad := range []string{"/history?slot=x", "/history?slot=-1", "/history?x=1"} {
+	last := doc.Slots[0].Time[len(doc.Slots[0].Time)-1]
+	later := decode[control.HistoryDoc](t, s.do(t, "GET", fmt.Sprintf("/history?since=%d", last), ""))
+	for _, sl := range later.Slots {
+		if len(sl.Time) > 0 && sl.Time[0] <= last || len(later.Events) != 0 {
+			t.Errorf("since %d: slot %d from %v, %d events; want only later samples and no events", last, sl.Slot, sl.Time, len(later.Events))
+		}
+	}
+	for _, bad := range []string{"/history?slot=x", "/history?slot=-1", "/history?x=1", "/history?since=-5", "/history?since=now"} {
 		if a := s.do(t, "GET", bad, ""); a.code != 400 {
 			t.Errorf("GET %s = %d; want 400", bad, a.code)
 		}

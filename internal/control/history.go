@@ -185,7 +185,9 @@ func restartReason(start string) string {
 }
 
 // HistoryDoc is the document of GET /history: each slot's usage over the
-// last HistoryWindow and the recent lifecycle events, oldest first.
+// last HistoryWindow and the recent lifecycle events, oldest first. With
+// since, only the samples taken after it, and no events: what a page that
+// follows /events needs to keep its charts current.
 type HistoryDoc struct {
 	IntervalSeconds float64       `json:"interval_seconds"`
 	WindowSeconds   float64       `json:"window_seconds"`
@@ -205,9 +207,11 @@ type SlotHistory struct {
 	CPU      []float64         `json:"cpu_percent"`
 }
 
-// doc returns the history of slot (every slot when slot < 0) as it is now.
-func (h *history) doc(slot int) HistoryDoc {
-	cutoff := h.now().Add(-HistoryWindow).UnixMilli()
+// doc returns the history of slot (every slot when slot < 0) as it is
+// now; with since > 0 (unix ms), only the samples taken after it and no
+// events.
+func (h *history) doc(slot int, since int64) HistoryDoc {
+	cutoff := max(h.now().Add(-HistoryWindow).UnixMilli(), since+1)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	doc := HistoryDoc{
@@ -232,17 +236,20 @@ func (h *history) doc(slot int) HistoryDoc {
 		doc.Slots = append(doc.Slots, s)
 	}
 	slices.SortFunc(doc.Slots, func(a, b SlotHistory) int { return a.Slot - b.Slot })
-	doc.Events = append(append(doc.Events, h.events[h.evNext:]...), h.events[:h.evNext]...)
+	if since == 0 {
+		doc.Events = append(append(doc.Events, h.events[h.evNext:]...), h.events[:h.evNext]...)
+	}
 	return doc
 }
 
-// handleHistory serves GET /history[?slot=N].
+// handleHistory serves GET /history[?slot=N][&since=UNIXMS].
 func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
-	if !noQuery(w, r, "slot") {
+	if !noQuery(w, r, "slot", "since") {
 		return
 	}
-	slot := -1
-	if v := r.URL.Query(); v.Has("slot") {
+	v := r.URL.Query()
+	slot, since := -1, int64(0)
+	if v.Has("slot") {
 		n, err := strconv.Atoi(v.Get("slot"))
 		if err != nil || n < 0 {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("slot=%q: want a slot number", v.Get("slot")))
@@ -250,5 +257,13 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
 		}
 		slot = n
 	}
-	writeJSON(w, http.StatusOK, s.ui.hist.doc(slot))
+	if v.Has("since") {
+		n, err := strconv.ParseInt(v.Get("since"), 10, 64)
+		if err != nil || n < 0 {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("since=%q: want a time in unix milliseconds", v.Get("since")))
+			return
+		}
+		since = n
+	}
+	writeJSON(w, http.StatusOK, s.ui.hist.doc(slot, since))
 }

@@ -41,7 +41,7 @@ func TestHistoryRing(t *testing.T) {
 		c.t = c.t.Add(time.Minute)
 		h.sample(ctx)
 	}
-	doc := h.doc(-1)
+	doc := h.doc(-1, 0)
 	if len(doc.Slots) != 2 {
 		t.Fatalf("%d slots; want 2", len(doc.Slots))
 	}
@@ -63,9 +63,14 @@ func TestHistoryRing(t *testing.T) {
 	if s0.PID[15] != 1100 || s0.RSS[15] != 1100*1024 || s0.CPU[15] != 1.5 {
 		t.Errorf("newest sample pid %d rss %d cpu %v; want the new worker's 1100, %d, 1.5", s0.PID[15], s0.RSS[15], s0.CPU[15], 1100*1024)
 	}
+	// A page that has the samples up to the 14th asks for the rest.
+	since := h.doc(-1, s0.Time[13])
+	if len(since.Slots) != 2 || len(since.Slots[0].Time) != 2 || since.Slots[0].Time[0] != s0.Time[14] || len(since.Events) != 0 {
+		t.Errorf("since the 14th sample: %+v; want the last 2 samples of each slot and no events", since)
+	}
 	// Fifteen minutes later every sample is too old.
 	c.t = c.t.Add(HistoryWindow + time.Minute)
-	if doc := h.doc(0); len(doc.Slots) != 1 || len(doc.Slots[0].Time) != 0 {
+	if doc := h.doc(0, 0); len(doc.Slots) != 1 || len(doc.Slots[0].Time) != 0 {
 		t.Errorf("after the window: %+v; want slot 0 with no samples", doc.Slots)
 	}
 }
@@ -77,7 +82,7 @@ func TestHistorySkips(t *testing.T) {
 	fake.SetStatus(1, supervisor.StatusDisabled)
 	h, _ := newTestHistory(fake, time.Second)
 	h.sample(context.Background())
-	doc := h.doc(-1)
+	doc := h.doc(-1, 0)
 	if len(doc.Slots) != 2 || doc.Slots[0].Slot != 0 || doc.Slots[1].Slot != 2 {
 		t.Errorf("slots %+v; want 0 and 2 (1 has no worker)", doc.Slots)
 	}
@@ -85,7 +90,7 @@ func TestHistorySkips(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.sample(context.Background())
-	if n := len(h.doc(-1).Slots); n != maxHistorySlots-1 {
+	if n := len(h.doc(-1, 0).Slots); n != maxHistorySlots-1 {
 		t.Errorf("%d slots with a history; want %d (the cap, less the disabled slot)", n, maxHistorySlots-1)
 	}
 }
@@ -106,7 +111,7 @@ func TestHistoryEvents(t *testing.T) {
 		e.Time = at
 		h.record(e, 0)
 	}
-	doc := h.doc(-1)
+	doc := h.doc(-1, 0)
 	want := map[int]map[string]uint64{0: {"crash": 1, "rollout": 1, "recycle": 1}, 1: {"hung": 1}}
 	for _, s := range doc.Slots {
 		for k, v := range want[s.Slot] {
@@ -124,7 +129,7 @@ func TestHistoryEvents(t *testing.T) {
 	for i := range recentEvents + 10 {
 		h.record(Event{Type: "ready", Slot: 0, Gen: i, Time: at}, 7)
 	}
-	doc = h.doc(-1)
+	doc = h.doc(-1, 0)
 	if len(doc.Events) != recentEvents {
 		t.Fatalf("%d events kept; want %d", len(doc.Events), recentEvents)
 	}

@@ -21,6 +21,7 @@ const st = {
   pending: new Map(), // slot → the replacement started beside the current worker
   restarts: new Map(), // slot → {reason: count}
   hist: new Map(), // slot → {time, pid, cpu, rss}
+  histSince: 0, // the time of the newest sample the page has
   interval: 5000, window: 900000,
   seen: new Set(), // keys of the events shown
   rollout: null,
@@ -75,17 +76,34 @@ async function loadStats() {
   render();
 }
 
-async function loadHistory() {
-  const doc = await api.get('/history');
+// loadHistory reads the charts' samples: all of them when full (at the
+// start, and after the event stream broke), else those taken since the
+// last read, which the page adds to what it has.
+async function loadHistory(full) {
+  const since = full ? 0 : st.histSince;
+  const doc = await api.get('/history' + (since ? '?since=' + since : ''));
   st.interval = doc.interval_seconds * 1000;
   st.window = doc.window_seconds * 1000;
-  st.hist = new Map(doc.slots.map((s) => [s.slot, { time: s.time || [], pid: s.pid || [], cpu: s.cpu_percent || [], rss: s.rss_bytes || [] }]));
+  if (!since) st.hist = new Map();
   for (const s of doc.slots) {
+    const h = st.hist.get(s.slot) || { time: [], pid: [], cpu: [], rss: [] };
+    h.time.push(...(s.time || []));
+    h.pid.push(...(s.pid || []));
+    h.cpu.push(...(s.cpu_percent || []));
+    h.rss.push(...(s.rss_bytes || []));
+    st.hist.set(s.slot, h);
+    if (h.time.length) st.histSince = Math.max(st.histSince, h.time[h.time.length - 1]);
     const local = st.restarts.get(s.slot) || {};
     for (const [k, v] of Object.entries(s.restarts || {})) local[k] = Math.max(local[k] || 0, v);
     st.restarts.set(s.slot, local);
   }
-  addEvents(doc.events.filter(fresh));
+  const cutoff = st.histSince - st.window;
+  for (const [slot, h] of st.hist) {
+    const drop = h.time.findIndex((t) => t >= cutoff);
+    if (drop < 0) { st.hist.delete(slot); continue; }
+    for (const k of ['time', 'pid', 'cpu', 'rss']) h[k].splice(0, drop);
+  }
+  if (doc.events) addEvents(doc.events.filter(fresh));
   renderCharts(st, now());
   render();
 }
@@ -194,7 +212,7 @@ function openEvents() {
   const es = new EventSource('/events');
   es.onopen = () => {
     setConn(true);
-    guard(Promise.all([loadStats(), loadHistory()])); // what happened while away
+    guard(Promise.all([loadStats(), loadHistory(true)])); // what happened while away
   };
   es.onerror = () => setConn(false, 'the event stream broke; the browser opens it again');
   for (const t of EVENT_TYPES) {
@@ -327,7 +345,7 @@ async function main() {
     const s = await api.get('/ui/session');
     api.csrf = s.csrf;
     $('#logout').hidden = s.auth !== 'session';
-    await Promise.all([loadInfo(), loadStats(), loadHistory()]);
+    await Promise.all([loadInfo(), loadStats(), loadHistory(true)]);
   } catch (e) {
     showError('The dashboard cannot read the cluster: ' + e.message);
   }
