@@ -84,7 +84,9 @@ type Config struct {
 	Command []string
 	Dir     string
 	// HistoryInterval is how often the CPU and memory of every slot are
-	// sampled for GET /history. Zero means DefaultHistoryInterval.
+	// sampled for GET /history while a dashboard reads it (in the last
+	// 30 s); six times less often otherwise. Zero means
+	// DefaultHistoryInterval.
 	HistoryInterval time.Duration
 	// Logger receives the server's own messages. Nil means slog.Default().
 	Logger *slog.Logger

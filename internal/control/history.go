@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/herd-cluster/herd/internal/supervisor"
@@ -16,8 +17,16 @@ import (
 // Bounds of the usage history the primary keeps for the dashboard.
 const (
 	// DefaultHistoryInterval is how often the history samples every
-	// worker when Config.HistoryInterval is zero.
+	// worker while a dashboard reads it, when Config.HistoryInterval is
+	// zero.
 	DefaultHistoryInterval = 5 * time.Second
+	// idleFactor slows the sampling down while no dashboard reads the
+	// history: every idleFactor intervals (30 s by default), so that an
+	// idle primary costs next to nothing.
+	idleFactor = 6
+	// watchedFor is how long after a read of the history a dashboard
+	// counts as open (its page reads every interval while visible).
+	watchedFor = 30 * time.Second
 	// HistoryWindow is how far back the history goes.
 	HistoryWindow = 15 * time.Minute
 	// maxHistorySlots bounds the slots with a history (the default
@@ -44,17 +53,22 @@ type slotHistory struct {
 	restarts map[string]uint64
 }
 
-// history samples the CPU and memory of every slot's worker once per
-// interval and keeps HistoryWindow of them per slot, so that a slot's chart
-// goes on across respawns, rollouts and recycles (it is keyed by slot, not
-// by pid). It also counts each slot's restarts by reason and keeps the
-// recent lifecycle events, from one subscription to the cluster's events.
-// The sampler goroutine writes and the handlers read under mu.
+// history samples the CPU and memory of every slot's worker and keeps
+// HistoryWindow of them per slot, so that a slot's chart goes on across
+// respawns, rollouts and recycles (it is keyed by slot, not by pid): once
+// per interval while a dashboard reads the history, idleFactor times less
+// often otherwise. It also counts each slot's restarts by reason and keeps
+// the recent lifecycle events, from one subscription to the cluster's
+// events. The sampler goroutine writes and the handlers read under mu.
 type history struct {
 	c        Cluster
 	interval time.Duration
 	size     int // points per slot
 	now      func() time.Time
+
+	lastRead atomic.Int64  // unix nanoseconds of the last read of the history
+	fast     atomic.Bool   // whether the sampler runs every interval
+	wake     chan struct{} // a read while the sampler idles: sample now
 
 	mu      sync.Mutex
 	slots   map[int]*slotHistory
@@ -69,18 +83,41 @@ func newHistory(c Cluster, interval time.Duration) *history {
 	}
 	return &history{
 		c: c, interval: interval, size: int(HistoryWindow/interval) + 1, now: time.Now,
-		slots: make(map[int]*slotHistory),
+		slots: make(map[int]*slotHistory), wake: make(chan struct{}, 1),
 	}
 }
 
-// run samples at once and then every interval, and records every event,
+// next returns the wait before the next sample: the interval while a
+// dashboard reads the history, idleFactor intervals otherwise.
+func (h *history) next() time.Duration {
+	watched := h.now().UnixNano()-h.lastRead.Load() < watchedFor.Nanoseconds()
+	h.fast.Store(watched)
+	if watched {
+		return h.interval
+	}
+	return idleFactor * h.interval
+}
+
+// read notes that a dashboard reads the history, and wakes an idle
+// sampler so that the page's charts fill in at once.
+func (h *history) read() {
+	h.lastRead.Store(h.now().UnixNano())
+	if !h.fast.Load() {
+		select {
+		case h.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// run samples at once and then as next says, and records every event,
 // until ctx is done.
 func (h *history) run(ctx context.Context) {
 	ch, dropped, cancel := h.c.Events()
 	defer cancel()
-	t := time.NewTicker(h.interval)
-	defer t.Stop()
 	h.sample(ctx)
+	t := time.NewTimer(h.next())
+	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -91,8 +128,12 @@ func (h *history) run(ctx context.Context) {
 				continue
 			}
 			h.record(toEvent(e), dropped())
+		case <-h.wake:
+			h.sample(ctx)
+			t.Reset(h.next())
 		case <-t.C:
 			h.sample(ctx)
+			t.Reset(h.next())
 		}
 	}
 }
@@ -265,5 +306,6 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
 		}
 		since = n
 	}
+	s.ui.hist.read()
 	writeJSON(w, http.StatusOK, s.ui.hist.doc(slot, since))
 }

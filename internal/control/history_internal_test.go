@@ -75,6 +75,32 @@ func TestHistoryRing(t *testing.T) {
 	}
 }
 
+// TestHistoryPace checks that the history samples every interval while
+// a dashboard reads it, and idleFactor times less often otherwise.
+func TestHistoryPace(t *testing.T) {
+	h, c := newTestHistory(controltest.New(1, 1, 1), 5*time.Second)
+	if d := h.next(); d != 30*time.Second {
+		t.Errorf("unread: next sample in %s; want 30s", d)
+	}
+	h.read()
+	select {
+	case <-h.wake:
+	default:
+		t.Error("a read did not wake the idle sampler")
+	}
+	if d := h.next(); d != 5*time.Second {
+		t.Errorf("read: next sample in %s; want 5s", d)
+	}
+	h.read()
+	if len(h.wake) != 0 {
+		t.Error("a read woke the sampler while it samples every interval")
+	}
+	c.t = c.t.Add(watchedFor + time.Second)
+	if d := h.next(); d != 30*time.Second {
+		t.Errorf("unread for %s: next sample in %s; want 30s", watchedFor, d)
+	}
+}
+
 // TestHistorySkips checks what the history does not sample: slots with
 // no worker, workers that ended meanwhile, slots past the cap.
 func TestHistorySkips(t *testing.T) {
