@@ -139,7 +139,8 @@ func (h *history) run(ctx context.Context) {
 }
 
 // sample measures every slot's worker in one pass: one Stats and one
-// Usage per running worker.
+// Usage per running worker. A slot without a running worker gets a sample
+// with pid 0, which breaks its line on the charts.
 func (h *history) sample(ctx context.Context) {
 	sctx, cancel := context.WithTimeout(ctx, h.interval)
 	defer cancel()
@@ -154,14 +155,16 @@ func (h *history) sample(ctx context.Context) {
 	at := h.now().UnixMilli()
 	var got []measured
 	for _, w := range st.Slots {
-		if w.PID <= 0 || w.Slot < 0 || w.Slot >= maxHistorySlots {
+		if w.Slot < 0 || w.Slot >= maxHistorySlots {
 			continue
 		}
-		rss, cpu := h.c.Usage(w.PID)
-		if rss == 0 {
-			continue // it ended meanwhile: no point rather than a false zero
+		p := usagePoint{at: at}
+		if w.PID > 0 {
+			if rss, cpu := h.c.Usage(w.PID); rss > 0 { // 0: it ended meanwhile
+				p.rss, p.pid, p.cpu = rss, int32(w.PID), float32(cpu)
+			}
 		}
-		got = append(got, measured{w.Slot, usagePoint{at: at, rss: rss, pid: int32(w.PID), cpu: float32(cpu)}})
+		got = append(got, measured{w.Slot, p})
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -230,15 +233,18 @@ func restartReason(start string) string {
 // since, only the samples taken after it, and no events: what a page that
 // follows /events needs to keep its charts current.
 type HistoryDoc struct {
-	IntervalSeconds float64       `json:"interval_seconds"`
-	WindowSeconds   float64       `json:"window_seconds"`
-	Slots           []SlotHistory `json:"slots"`
-	Events          []Event       `json:"events"`
+	// IntervalSeconds is the time between samples while a dashboard reads
+	// the history; IdleIntervalSeconds while none does.
+	IntervalSeconds     float64       `json:"interval_seconds"`
+	IdleIntervalSeconds float64       `json:"idle_interval_seconds"`
+	WindowSeconds       float64       `json:"window_seconds"`
+	Slots               []SlotHistory `json:"slots"`
+	Events              []Event       `json:"events"`
 }
 
 // SlotHistory is one slot's samples, in columns (entry i of each is one
-// sample), and its restarts by reason (crash, rollout, recycle, hung,
-// scale) since the API started.
+// sample; pid 0 when no worker ran), and its restarts by reason (crash,
+// rollout, recycle, hung, scale) since the API started.
 type SlotHistory struct {
 	Slot     int               `json:"slot"`
 	Restarts map[string]uint64 `json:"restarts"`
@@ -256,8 +262,9 @@ func (h *history) doc(slot int, since int64) HistoryDoc {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	doc := HistoryDoc{
-		IntervalSeconds: h.interval.Seconds(), WindowSeconds: HistoryWindow.Seconds(),
-		Slots: []SlotHistory{}, Events: make([]Event, 0, len(h.events)),
+		IntervalSeconds: h.interval.Seconds(), IdleIntervalSeconds: (idleFactor * h.interval).Seconds(),
+		WindowSeconds: HistoryWindow.Seconds(),
+		Slots:         []SlotHistory{}, Events: make([]Event, 0, len(h.events)),
 	}
 	for id, sh := range h.slots {
 		if slot >= 0 && id != slot {

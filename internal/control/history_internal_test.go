@@ -101,23 +101,26 @@ func TestHistoryPace(t *testing.T) {
 	}
 }
 
-// TestHistorySkips checks what the history does not sample: slots with
-// no worker, workers that ended meanwhile, slots past the cap.
+// TestHistorySkips checks that a slot with no worker gets an empty
+// sample (pid 0: a break in its line) and slots past the cap none.
 func TestHistorySkips(t *testing.T) {
 	fake := controltest.New(3, 1, maxHistorySlots+2)
 	fake.SetStatus(1, supervisor.StatusDisabled)
 	h, _ := newTestHistory(fake, time.Second)
 	h.sample(context.Background())
 	doc := h.doc(-1, 0)
-	if len(doc.Slots) != 2 || doc.Slots[0].Slot != 0 || doc.Slots[1].Slot != 2 {
-		t.Errorf("slots %+v; want 0 and 2 (1 has no worker)", doc.Slots)
+	if len(doc.Slots) != 3 || doc.Slots[1].Slot != 1 || len(doc.Slots[1].PID) != 1 || doc.Slots[1].PID[0] != 0 || doc.Slots[1].RSS[0] != 0 {
+		t.Errorf("slots %+v; want slot 1 with one sample of pid 0", doc.Slots)
+	}
+	if doc.Slots[2].PID[0] != 1002 {
+		t.Errorf("slot 2's sample %+v; want pid 1002", doc.Slots[2])
 	}
 	if err := fake.Scale(context.Background(), maxHistorySlots+2); err != nil {
 		t.Fatal(err)
 	}
 	h.sample(context.Background())
-	if n := len(h.doc(-1, 0).Slots); n != maxHistorySlots-1 {
-		t.Errorf("%d slots with a history; want %d (the cap, less the disabled slot)", n, maxHistorySlots-1)
+	if n := len(h.doc(-1, 0).Slots); n != maxHistorySlots {
+		t.Errorf("%d slots with a history; want the cap, %d", n, maxHistorySlots)
 	}
 }
 

@@ -22,7 +22,7 @@ const st = {
   restarts: new Map(), // slot → {reason: count}
   hist: new Map(), // slot → {time, pid, cpu, rss}
   histSince: 0, // the time of the newest sample the page has
-  interval: 5000, window: 900000,
+  interval: 5000, idle: 30000, window: 900000,
   seen: new Set(), // keys of the events shown
   rollout: null,
 };
@@ -83,6 +83,7 @@ async function loadHistory(full) {
   const since = full ? 0 : st.histSince;
   const doc = await api.get('/history' + (since ? '?since=' + since : ''));
   st.interval = doc.interval_seconds * 1000;
+  st.idle = doc.idle_interval_seconds * 1000;
   st.window = doc.window_seconds * 1000;
   if (!since) st.hist = new Map();
   for (const s of doc.slots) {

@@ -20,19 +20,28 @@ function niceMax(v, base) {
   return base * p;
 }
 
-// segments turns the samples of one series into SVG path data, starting a
-// new segment where a sample is missing (gap) and noting where the pid
-// changed.
+// segments turns the samples of one series into SVG path data. A sample
+// of pid 0 (no worker ran) is not drawn and breaks the line, and so does a
+// wait over 2.5 times the slowest sampling pace (the primary was not
+// sampling, or the slot did not exist); a ring marks where the pid changed.
 function segments(s, x, y, gap) {
-  let d = '';
+  let d = '', prev = -1;
   const marks = [];
   for (let i = 0; i < s.time.length; i++) {
+    if (!s.pid[i]) { prev = -1; continue; }
     const px = x(s.time[i]).toFixed(1), py = y(s.value[i]).toFixed(1);
-    const broken = i === 0 || s.time[i] - s.time[i - 1] > gap;
+    const broken = prev < 0 || s.time[i] - s.time[prev] > gap;
     d += (broken ? 'M' : 'L') + px + ' ' + py + ' ';
-    if (i > 0 && s.pid[i] !== s.pid[i - 1]) marks.push([px, py]);
+    if (!broken && s.pid[i] !== s.pid[prev]) marks.push([px, py]);
+    prev = i;
   }
   return { d, marks };
+}
+
+// latest returns the index of the newest sample of a running worker, or -1.
+function latest(s) {
+  for (let i = s.time.length - 1; i >= 0; i--) if (s.pid[i]) return i;
+  return -1;
 }
 
 // span returns the start of the time axis: the window back from now, or
@@ -49,7 +58,7 @@ const TICKS = [0.25, 0.5, 1, 2, 5, 10, 15];
 
 // drawChart draws series ([{slot, time[], value[], pid[]}], times in unix
 // ms) into the svg element for at most the window (ms) ending at now.
-export function drawChart(el, series, { now, window, interval, format, base = 10, floor = 1 }) {
+export function drawChart(el, series, { now, window, idle, format, base = 10, floor = 1 }) {
   const w = Math.max(el.clientWidth || 300, 200), h = Math.max(el.clientHeight || 180, 120);
   el.setAttribute('viewBox', `0 0 ${w} ${h}`);
   el.replaceChildren();
@@ -77,12 +86,13 @@ export function drawChart(el, series, { now, window, interval, format, base = 10
   for (const s of series) {
     if (s.time.length === 0) continue;
     const cls = 'c' + (s.slot % 8);
-    const { d, marks } = segments(s, x, y, interval * 2.5);
+    const { d, marks } = segments(s, x, y, idle * 2.5);
     el.append(svg('path', { class: 'series ' + cls, d }));
     for (const [mx, my] of marks) el.append(svg('circle', { class: 'restart ' + cls, cx: mx, cy: my, r: 3 }));
-    const last = s.time.length - 1; // the latest sample, visible even alone
+    const last = latest(s); // visible even alone
+    if (last < 0) continue;
     el.append(svg('circle', { class: 'latest ' + cls, cx: x(s.time[last]).toFixed(1), cy: y(s.value[last]).toFixed(1), r: 2.5 }));
-    desc.push(`slot ${s.slot}: now ${format(s.value[s.value.length - 1])}, peak ${format(Math.max(...s.value))}`);
+    desc.push(`slot ${s.slot}: latest ${format(s.value[last])}, peak ${format(Math.max(...s.value))}`);
   }
   const d = svg('desc');
   d.textContent = desc.length ? desc.join('; ') : 'no samples yet';
@@ -90,7 +100,7 @@ export function drawChart(el, series, { now, window, interval, format, base = 10
 }
 
 // drawSpark draws one slot's recent values as a small line.
-export function drawSpark(el, s, { now, window, interval, cls }) {
+export function drawSpark(el, s, { now, window, idle, cls }) {
   const w = 96, h = 24;
   el.setAttribute('viewBox', `0 0 ${w} ${h}`);
   el.replaceChildren();
@@ -99,5 +109,5 @@ export function drawSpark(el, s, { now, window, interval, cls }) {
   const start = span([s], now, window, 60000);
   const x = (t) => w * (t - start) / (now - start);
   const y = (v) => h - 2 - (h - 4) * (v / top);
-  el.append(svg('path', { class: 'series ' + cls, d: segments(s, x, y, interval * 2.5).d }));
+  el.append(svg('path', { class: 'series ' + cls, d: segments(s, x, y, idle * 2.5).d }));
 }

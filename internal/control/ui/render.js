@@ -50,7 +50,7 @@ export function renderSummary(st, info, now) {
   setText('#s-active', c.active, c.starting ? c.starting + ' starting' : '');
   setText('#s-crashed', c.crashed);
   setText('#s-disabled', c.disabled);
-  setText('#s-restarts', p.total_restarts, [reasonsText(p.restarts_by_reason), p.total_crashes ? p.total_crashes + (p.total_crashes === 1 ? ' crash' : ' crashes') + ' in all' : ''].filter(Boolean).join(' · '));
+  setText('#s-restarts', p.total_restarts, [reasonsText(p.restarts_by_reason), p.total_crashes ? 'crashes: ' + p.total_crashes : ''].filter(Boolean).join(' · '));
   const why = health(c, workers);
   setText('#s-health', why ? 'unhealthy' : 'ok', why);
   $('#s-health').className = why ? 'bad' : 'good';
@@ -113,7 +113,7 @@ export function renderRows(st, now, onRestart) {
     const why = reasonsText(restarts);
     if (why) cells[5].append(el('span', { class: 'reasons' }, why));
     const h = st.hist.get(w.slot);
-    const opts = { now: now - st.skew, window: st.window, interval: st.interval, cls: 'c' + (w.slot % 8) };
+    const opts = { now: now - st.skew, window: st.window, interval: st.interval, idle: st.idle, cls: 'c' + (w.slot % 8) };
     cells[6].querySelector('.usage > span').textContent = w.pid && w.rss_bytes ? w.cpu_percent.toFixed(1) + '%' : '–';
     drawSpark(cells[6].querySelector('svg'), h && { time: h.time, value: h.cpu, pid: h.pid }, opts);
     cells[7].querySelector('.usage > span').textContent = w.pid && w.rss_bytes ? formatBytes(w.rss_bytes) : '–';
@@ -122,12 +122,12 @@ export function renderRows(st, now, onRestart) {
 }
 
 export function renderCharts(st, now) {
-  const opts = { now: now - st.skew, window: st.window, interval: st.interval };
+  const opts = { now: now - st.skew, window: st.window, interval: st.interval, idle: st.idle };
   const slots = [...st.hist.keys()].sort((a, b) => a - b);
   const series = (key) => slots.map((slot) => { const h = st.hist.get(slot); return { slot, time: h.time, value: h[key], pid: h.pid }; });
   drawChart($('#chart-cpu'), series('cpu'), { ...opts, format: (v) => v.toFixed(v < 10 && v > 0 ? 1 : 0) + '%', floor: 5 });
   drawChart($('#chart-mem'), series('rss'), { ...opts, format: formatBytes, base: 1024, floor: 1 << 20 });
-  $('#legend').replaceChildren(...slots.filter((s) => st.hist.get(s).time.length)
+  $('#legend').replaceChildren(...slots.filter((s) => st.hist.get(s).pid.some((p) => p))
     .map((s) => el('li', { class: 'c' + (s % 8) }, el('span', {}, 'slot ' + s))));
 }
 
