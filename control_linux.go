@@ -58,13 +58,13 @@ func (a controlCluster) Events() (<-chan supervisor.Event, func() uint64, func()
 	return a.events.subscribe()
 }
 
-// usageMaxAge is how old a sample of the workers' usage GET /stats and a
-// metrics scrape may answer from: they share the primary's passes over
-// /proc instead of making one each.
+// usageMaxAge is how old a sample of the workers' usage a metrics scrape
+// may answer from: scrapes share the primary's passes over /proc instead
+// of making one each.
 const usageMaxAge = time.Second
 
-func (a controlCluster) Usage(pids []int) map[int]procstat.Usage {
-	return a.sampler.Recent(pids, usageMaxAge)
+func (a controlCluster) Usage(pids []int, maxAge time.Duration) map[int]procstat.Usage {
+	return a.sampler.Recent(pids, maxAge)
 }
 
 func (a controlCluster) Listeners() []saturation.Listener { return a.queues.Listeners() }
@@ -99,6 +99,7 @@ func (c *Cluster) startControl(pool *supervisor.Pool, events *eventQueue, sink *
 		TokenFile: cfg.TokenFile, ECVPath: cfg.ECVPath, ECVReadOnly: cfg.ECVReadOnly,
 		ECVMonitor: cfg.ECVMonitor, ECVAddr: cfg.ECVAddr, MetricsAddr: cfg.MetricsAddr,
 		Metrics: promHandler, Port: port, Logs: sink, Logger: cfg.Logger,
+		Command: cfg.Command, Dir: cfg.Dir,
 	}, cl)
 	if err != nil {
 		return nil, fmt.Errorf("herd: %w", err)

@@ -266,7 +266,7 @@ func TestClientLogsEvents(t *testing.T) {
 	got := make(chan int, 2)
 	go func() { got <- execute([]string{"logs", "-f", "-n", "0"}, &logsOut, io.Discard, nil) }()
 	go func() { got <- execute([]string{"events"}, &eventsOut, io.Discard, nil) }()
-	waitFor(t, func() bool { return fake.Subscribers() == 1 })
+	waitFor(t, func() bool { return fake.Subscribers() == 2 }) // herd events and the dashboard's history
 	fake.Emit(supervisor.Event{Type: supervisor.EventExited, Slot: 1, PID: 1001, Gen: 1, Status: 3, Crash: true})
 	// The logs subscription cannot be seen from here: write until it shows.
 	waitFor(t, func() bool {

@@ -76,6 +76,18 @@ type Config struct {
 	Metrics http.Handler
 	// Logs serves GET /logs. Nil means 404.
 	Logs Logs
+
+	// Command and Dir are the workers' command line and working
+	// directory, shown by GET /info (with the command's Go build
+	// information when it is a Go program). An empty Command means this
+	// program clusters itself (os.Args); an empty Dir, the primary's.
+	Command []string
+	Dir     string
+	// HistoryInterval is how often the CPU and memory of every slot are
+	// sampled for GET /history while a dashboard reads it (in the last
+	// 30 s); six times less often otherwise. Zero means
+	// DefaultHistoryInterval.
+	HistoryInterval time.Duration
 	// Logger receives the server's own messages. Nil means slog.Default().
 	Logger *slog.Logger
 
@@ -196,4 +208,5 @@ func (cfg Config) monitorURL() (string, error) {
 var reserved = map[string]bool{
 	"/stats": true, "/health": true, "/restart": true, "/scale": true, "/signal": true,
 	"/stop": true, "/events": true, "/logs": true, "/metrics": true, "/": true,
+	"/history": true, "/info": true, "/ui": true, uiPath: true,
 }

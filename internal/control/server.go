@@ -43,6 +43,7 @@ type Server struct {
 	log     *slog.Logger
 	api     http.Handler // the full API, unauthenticated (unix socket, tests)
 	ecv     *ecv
+	ui      *dashboard
 	started time.Time
 
 	bound      []bound
@@ -86,7 +87,7 @@ func New(cfg Config, c Cluster) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, c: c, log: cfg.Logger, started: time.Now(), ecv: newECV(cfg.Port, monitor),
-		streams: make(chan struct{}, maxStreams)}
+		streams: make(chan struct{}, maxStreams), ui: newDashboard(cfg, c)}
 	s.refusals = &refusalLog{log: s.log.Warn, last: map[string]time.Time{}}
 	s.api = s.routes(true)
 	if err := s.bind(); err != nil {
@@ -128,7 +129,7 @@ func (s *Server) bind() error {
 		name, addr string
 		h          func() http.Handler
 	}{
-		{"tcp", cfg.TCPAddr, func() http.Handler { return requireToken(cfg.Token, s.api) }},
+		{"tcp", cfg.TCPAddr, s.tcpGate},
 		{"ecv", cfg.ECVAddr, func() http.Handler { return s.ecvOnly() }},
 		{"metrics", cfg.MetricsAddr, func() http.Handler { return s.metricsOnly() }},
 	}
@@ -199,6 +200,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	var wg sync.WaitGroup
 	if s.ecv.url != "" {
 		wg.Go(func() { s.ecv.monitor(base, s.cfg.ECVInterval, s.cfg.ECVTimeout) })
+	}
+	if s.cfg.Socket != Off || s.cfg.TCPAddr != "" {
+		wg.Go(func() { s.ui.hist.run(base) }) // the dashboard's history
 	}
 	var err error
 	select {

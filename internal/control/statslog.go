@@ -37,7 +37,7 @@ func logStatsOnce(ctx context.Context, c Cluster, log *slog.Logger) {
 	}
 	var rss uint64
 	var cpu float64
-	for _, u := range c.Usage(workerPIDs(st)) {
+	for _, u := range c.Usage(workerPIDs(st), statsUsageAge) {
 		rss += u.RSS
 		cpu += u.CPUPercent
 	}

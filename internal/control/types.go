@@ -167,12 +167,16 @@ func toLogLine(l logs.Line) LogLine {
 // measured in one pass and the listeners' queues when the primary has
 // them.
 func (s *Server) statsDoc(st supervisor.Stats, now time.Time) StatsDoc {
-	doc := NewStatsDoc(st, now, s.cfg.Name, s.cfg.Version, s.c.Usage(workerPIDs(st)))
+	doc := NewStatsDoc(st, now, s.cfg.Name, s.cfg.Version, s.c.Usage(workerPIDs(st), statsUsageAge))
 	if q, ok := s.c.(Queues); ok {
 		doc.Listeners = listenerDocs(q.Listeners())
 	}
 	return doc
 }
+
+// statsUsageAge is how old the workers' usage in GET /stats and the stats
+// line may be: polling /stats often costs no pass over /proc per request.
+const statsUsageAge = time.Second
 
 // workerPIDs returns the pids of the workers st lists.
 func workerPIDs(st supervisor.Stats) []int {

@@ -89,8 +89,8 @@ const staleLimit = 10 * time.Second
 // measured every pid it answers from it. When it is older, or misses some
 // pid, it still answers from it, and starts one pass in the background for
 // the next caller; only when there is no pass younger than staleLimit does
-// it wait for a pass, which concurrent callers share. Pids that pass did
-// not measure are left out.
+// it wait for a pass, which concurrent callers share; maxAge 0 always
+// waits for one. Pids that pass did not measure are left out.
 func (s *Sampler) Recent(pids []int, maxAge time.Duration) map[int]Usage {
 	s.recentMu.Lock()
 	cached, age := s.recent, s.now().Sub(s.recentAt)
@@ -103,7 +103,7 @@ func (s *Sampler) Recent(pids []int, maxAge time.Duration) map[int]Usage {
 	}
 	switch {
 	case fresh:
-	case cached == nil || age > staleLimit:
+	case cached == nil || age > staleLimit || maxAge <= 0:
 		s.recentMu.Unlock()
 		return s.samplePass(pids, s.recentAt)
 	case !s.refreshing:

@@ -109,7 +109,7 @@ func (c *Cluster) Stats(ctx context.Context) (supervisor.Stats, error) {
 }
 
 // Usage implements control.Cluster: pid KiB and 1.5% for every pid.
-func (c *Cluster) Usage(pids []int) map[int]procstat.Usage {
+func (c *Cluster) Usage(pids []int, _ time.Duration) map[int]procstat.Usage {
 	u := make(map[int]procstat.Usage, len(pids))
 	for _, pid := range pids {
 		u[pid] = procstat.Usage{RSS: uint64(pid) * 1024, CPUPercent: 1.5}
