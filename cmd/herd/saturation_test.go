@@ -22,8 +22,20 @@ import (
 const helperSwitch = "HERDCLI_TEST_HELPER"
 
 // helperFlag names the file whose presence makes the "acceptor" helper
-// stop accepting.
-const helperFlag = "HERDCLI_TEST_FLAG"
+// stop accepting; with helperSlot set, only in that slot.
+const (
+	helperFlag = "HERDCLI_TEST_FLAG"
+	helperSlot = "HERDCLI_TEST_SLOT"
+)
+
+// stuck reports whether the acceptor helper must not accept now.
+func stuck() bool {
+	if slot := os.Getenv(helperSlot); slot != "" && slot != os.Getenv("HERD_WORKER_ID") {
+		return false
+	}
+	_, err := os.Stat(os.Getenv(helperFlag))
+	return err == nil
+}
 
 // helpers are the command workers of these tests.
 var helpers = map[string]func() int{
@@ -38,7 +50,7 @@ var helpers = map[string]func() int{
 			return 3
 		}
 		for {
-			if _, err := os.Stat(os.Getenv(helperFlag)); err == nil {
+			if stuck() {
 				time.Sleep(5 * time.Millisecond)
 				continue
 			}
@@ -180,6 +192,29 @@ func TestSaturationStopsAccepting(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSaturationOneSlot runs reuseport workers of which one stops
+// accepting while the other goes on: the listener as a whole accepts, and
+// herd names the slot whose socket nobody takes from.
+func TestSaturationOneSlot(t *testing.T) {
+	flag := filepath.Join(t.TempDir(), "stuck")
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, addr, socket := saturationCluster(t, "acceptor", "reuseport", helperFlag+"="+flag, helperSlot+"=1")
+	// New connections go to either slot's socket: among 20, some wait on
+	// slot 1's.
+	dialMany(t, addr, 20)
+	waitOutput(t, out, `"event":"saturated"`)
+	if !strings.Contains(out.String(), "listener web (slot 1): ") {
+		t.Errorf("the warning does not name slot 1:\n%s", out.String())
+	}
+	l := listenerStats(t, socket)
+	if len(l.Slots) != 2 || l.Slots[1].QueueDepth == 0 || l.Slots[0].QueueDepth != 0 || !l.Stuck {
+		t.Errorf("listener %+v; want connections waiting on slot 1 only, stuck", l)
+	}
+	wantOK(t, cli(t, "status", "--control", socket), "on slot 1", "STUCK")
 }
 
 // TestSaturationOwnPort runs an app that binds a port of its own instead

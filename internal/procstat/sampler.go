@@ -93,7 +93,8 @@ const staleLimit = 10 * time.Second
 // waits for one. Pids that pass did not measure are left out.
 func (s *Sampler) Recent(pids []int, maxAge time.Duration) map[int]Usage {
 	s.recentMu.Lock()
-	cached, age := s.recent, s.now().Sub(s.recentAt)
+	cached, at := s.recent, s.recentAt
+	age := s.now().Sub(at)
 	fresh := cached != nil && age <= maxAge
 	for _, pid := range pids {
 		if _, ok := cached[pid]; !ok {
@@ -105,7 +106,7 @@ func (s *Sampler) Recent(pids []int, maxAge time.Duration) map[int]Usage {
 	case fresh:
 	case cached == nil || age > staleLimit || maxAge <= 0:
 		s.recentMu.Unlock()
-		return s.samplePass(pids, s.recentAt)
+		return s.samplePass(pids, at)
 	case !s.refreshing:
 		s.refreshing = true
 		go func() {

@@ -169,3 +169,28 @@ func TestSamplerRecent(t *testing.T) {
 		t.Errorf("very stale Recent: %v after %d passes; want a pass of its own", u, count())
 	}
 }
+
+// TestSamplerRecentConcurrent has readers that accept old samples and
+// readers that want new ones share a Sampler, as GET /stats and the
+// dashboard's history do (run with -race).
+func TestSamplerRecentConcurrent(t *testing.T) {
+	s, f := newFakeSampler()
+	f.set(1, 1, 1)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for range 50 {
+				maxAge := time.Second
+				if i%2 == 0 {
+					maxAge = 0
+				}
+				if u := s.Recent([]int{1}, maxAge); len(u) != 1 {
+					t.Errorf("Recent = %v; want pid 1", u)
+					return
+				}
+				f.advance(100 * time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
+}
