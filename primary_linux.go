@@ -40,6 +40,10 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 		return err
 	}
 	defer set.Close()
+	listenCtx, stopListening := context.WithCancel(ctx)
+	listenDone := make(chan struct{})
+	go func() { defer close(listenDone); c.keepListening(listenCtx, set) }()
+	defer func() { stopListening(); <-listenDone }()
 	nl, err := c.listenNotify()
 	if err != nil {
 		return fmt.Errorf("herd: notify socket: %w", err)

@@ -19,6 +19,7 @@ type Set struct {
 	slots   int
 	ls      []*listener
 	closed  bool
+	bound   map[*os.File]unix.Sockaddr // by Repair: the address of each TCP socket seen listening
 }
 
 // listener is the socket, or the per-slot sockets, of one Spec.
