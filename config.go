@@ -116,7 +116,9 @@ type Config struct {
 	// Zero means DefaultReadyDelay.
 	ReadyDelay time.Duration
 	// ReadyTimeout is how long a worker may take to become ready before it is
-	// killed and counted as a crash. Zero means DefaultReadyTimeout.
+	// killed and counted as a crash; more than MaxCrashes such workers in a
+	// row disable the slot, however long each took. Zero means
+	// DefaultReadyTimeout.
 	ReadyTimeout time.Duration
 	// StartupDelay separates the starts of the first workers. Zero means
 	// DefaultStartupDelay; negative means none.
@@ -130,14 +132,16 @@ type Config struct {
 	// healthy running. Zero means DefaultRespawnDelay.
 	RespawnDelay time.Duration
 	// MaxCrashes and CrashWindow: a slot that crashes more than MaxCrashes
-	// times within CrashWindow is DISABLED. Zero means DefaultMaxCrashes and
-	// DefaultCrashWindow.
+	// times within CrashWindow, or whose workers fail before they are ready
+	// more than MaxCrashes times in a row, is DISABLED. Zero means
+	// DefaultMaxCrashes and DefaultCrashWindow.
 	MaxCrashes  int
 	CrashWindow time.Duration
 
 	// StopSignal asks a worker to stop gracefully. Zero means SIGTERM.
 	StopSignal syscall.Signal
-	// ShutdownTimeout is how long a stopping worker has before SIGKILL. Zero
+	// ShutdownTimeout is how long a stopping worker has before SIGKILL, and
+	// how long what a worker left running has once the worker ended. Zero
 	// means DefaultShutdownTimeout.
 	ShutdownTimeout time.Duration
 	// MaxSurge is how many replacement workers a rolling restart runs at

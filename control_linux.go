@@ -91,6 +91,7 @@ func (c *Cluster) startControl(pool *supervisor.Pool, events *eventQueue, sink *
 		TokenFile: cfg.TokenFile, ECVPath: cfg.ECVPath, ECVReadOnly: cfg.ECVReadOnly,
 		ECVMonitor: cfg.ECVMonitor, ECVAddr: cfg.ECVAddr, MetricsAddr: cfg.MetricsAddr,
 		Metrics: promHandler, Port: port, Logs: sink, Logger: cfg.Logger,
+		Command: cfg.Command, Dir: cfg.Dir,
 	}, cl)
 	if err != nil {
 		return nil, fmt.Errorf("herd: %w", err)

@@ -369,8 +369,14 @@ func runPrimaryHelper() int {
 	if pc.IgnoreTerm {
 		cfg.Env = append(cfg.Env, "HERD_TEST_IGNORE_TERM=1")
 	}
+	herd.SetGroupTreesOnly(pc.GroupTrees)
+	if pc.Watchdog > 0 {
+		cfg.Watchdog = pc.Watchdog
+	}
 	var work herd.Work
-	if pc.Helper != "" {
+	if len(pc.Command) > 0 {
+		cfg.Command = pc.Command
+	} else if pc.Helper != "" {
 		cfg.Command = []string{os.Args[0]}
 	} else {
 		cfg.Env = []string{workEnv + "=" + pc.Work, outEnv + "=" + pc.Out}
@@ -393,4 +399,10 @@ type primaryConfig struct {
 	Hup             string
 	IgnoreTerm      bool
 	ShutdownTimeout time.Duration
+	// Command, when set, is the workers' command instead of a helper.
+	Command []string
+	// GroupTrees makes the primary follow its workers' trees by process
+	// group even where it could make cgroups.
+	GroupTrees bool
+	Watchdog   time.Duration
 }

@@ -35,6 +35,8 @@ const (
 func (c *Cluster) runPrimary(ctx context.Context) error {
 	catchSIGPIPE()
 	cfg := c.cfg
+	trees := c.openTrees()
+	defer trees.Close()
 	set, err := c.bind()
 	if err != nil {
 		return err
@@ -67,7 +69,10 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 	advice, stopAdvice := c.startAdvisor(set.Addrs(), sink, events)
 	c.advice.Store(advice)
 	defer stopAdvice()
-	spawner := supervisor.NewSpawner()
+	spawner, err := supervisor.NewSpawner()
+	if err != nil {
+		return fmt.Errorf("herd: %w", err)
+	}
 	defer spawner.Close()
 	ch := c.channels
 	ch.log, ch.heartbeat = cfg.Logger, c.heartbeat()
@@ -79,7 +84,7 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 	}
 	defer ch.closeAll()
 	launcher := c.launcher(set, nl.Addr(), sink, spawner)
-	launcher.Channel = ch.open
+	launcher.Channel, launcher.Trees = ch.open, trees
 	var nd *node
 	if c.clustered() {
 		if nd, err = c.newNode(m); err != nil {
@@ -129,7 +134,7 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 	stopSignals := c.handleSignals(pool, events)
 	defer stopSignals()
 	cfg.Logger.Info("primary started", "name", cfg.Name, "pid", os.Getpid(), "workers", cfg.Workers,
-		"listen", set.Addrs(), "balance", string(cfg.Balance))
+		"listen", set.Addrs(), "balance", string(cfg.Balance), "process_trees", string(trees.Mode()))
 	err = pool.Run(ctx)
 	events.close() // the last events reach API subscribers before the API stops
 	var nr *supervisor.NoWorkerReadyError

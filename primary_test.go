@@ -29,13 +29,21 @@ type primaryProc struct {
 // startPrimary runs the test binary as a primary configured by pc.
 func startPrimary(t *testing.T, pc primaryConfig) *primaryProc {
 	t.Helper()
+	return startPrimaryVia(t, pc)
+}
+
+// startPrimaryVia runs the test binary as a primary configured by pc,
+// through the command line via (such as unshare's) when given.
+func startPrimaryVia(t *testing.T, pc primaryConfig, via ...string) *primaryProc {
+	t.Helper()
 	pp := &primaryProc{pidDir: t.TempDir(), out: t.TempDir(), stderr: &testkit.Buffer{}, exited: make(chan struct{})}
 	pc.PIDDir, pc.Out = pp.pidDir, pp.out
 	if pc.ShutdownTimeout == 0 {
 		pc.ShutdownTimeout = 10 * time.Second
 	}
 	b, _ := json.Marshal(pc)
-	pp.cmd = exec.Command(os.Args[0], "-test.run=^$")
+	argv := append(via[:len(via):len(via)], os.Args[0], "-test.run=^$")
+	pp.cmd = exec.Command(argv[0], argv[1:]...)
 	pp.cmd.Env = append(os.Environ(), primaryEnv+"="+string(b), "GORACE=atexit_sleep_ms=0")
 	pp.cmd.Stderr = pp.stderr
 	if err := pp.cmd.Start(); err != nil {

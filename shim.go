@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/herd-cluster/herd/internal/envvar"
+	"github.com/herd-cluster/herd/internal/proctree"
 )
 
 // ExecShim replaces this process with the worker command when it was started
@@ -21,6 +22,16 @@ import (
 // command keeps across exec, and execs it. Programs that set Config.Command
 // call ExecShim (or New) first thing in main.
 func ExecShim() error {
+	if proctree.IsKeeper() {
+		// Like the shim, the keeper is a process of herd's own that never
+		// returns to the program: once its primary is gone and the
+		// primary's leftovers are ended, it exits.
+		if err := proctree.RunKeeper(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			unix.Exit(1)
+		}
+		unix.Exit(0)
+	}
 	if os.Getenv(envvar.Shim) == "" {
 		return nil
 	}

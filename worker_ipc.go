@@ -61,12 +61,17 @@ func (w *Worker) Notify(typ string, payload any) error {
 
 // Subscribe returns the messages the primary publishes on topic, until
 // cancel is called or the channel to the primary ends. Messages published
-// to every worker (topic "") arrive on every subscription.
+// to every worker (topic "") arrive on every subscription. A worker may
+// subscribe to 256 topics of at most 1024 bytes each, 64 KiB together;
+// past that Subscribe returns an error.
 func (w *Worker) Subscribe(topic string) (<-chan Message, func(), error) {
 	if w.ipc == nil {
 		return nil, nil, ErrNoChannel
 	}
-	in, cancel := w.ipc.Subscribe(topic)
+	in, cancel, err := w.ipc.Subscribe(topic)
+	if err != nil {
+		return nil, nil, err
+	}
 	out := make(chan Message, cap(in))
 	go func() {
 		defer close(out)

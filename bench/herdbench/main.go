@@ -83,11 +83,13 @@ var scenarios = []struct {
 	{"respawn", benchRespawn},
 	{"idle", benchIdle},
 	{"crashgap", benchCrashGap},
+	{"scaledown", benchScaleDown},
 	{"stats", benchStats},
 	{"events", benchEvents},
 	{"heartbeat", benchHeartbeat},
 	{"memrecycle", benchMemRecycle},
 	{"delegate", benchDelegate},
+	{"trees", benchTrees},
 }
 
 // env is what every scenario gets: the options, the herd binary, this

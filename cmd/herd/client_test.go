@@ -184,6 +184,9 @@ func TestClientReload(t *testing.T) {
 	fake.RestartErr = errString("new worker of slot 0 could not start: exit status 3")
 	wantFail(t, cli(t, "reload"), 1, "rolling restart failed: new worker of slot 0 could not start")
 	wantFail(t, cli(t, "reload", "--slot", "7"), 1, "no worker slot 7")
+	// -1 on the command line is not "every slot": refused before any call.
+	wantFail(t, cli(t, "reload", "--slot", "-1"), 2, "--slot: -1 is negative")
+	wantFail(t, cli(t, "reload", "--slot=-3"), 2, "--slot: -3 is negative")
 
 	fake.AutoRestart = false
 	fake.StartRestart(context.Background(), -1)
@@ -227,6 +230,7 @@ func TestClientSignalStopECV(t *testing.T) {
 	wantFail(t, cli(t, "signal", "FOO"), 2, `unknown signal "FOO"`)
 	wantFail(t, cli(t, "signal"), 2, "want one signal")
 	wantFail(t, cli(t, "signal", "USR1", "--slot", "5"), 1, "no worker slot 5")
+	wantFail(t, cli(t, "signal", "USR1", "--slot", "-1"), 2, "--slot: -1 is negative")
 
 	wantOK(t, cli(t, "ecv", "status"), "200 status=AVAILABLE&ServeTraffic=true&ip=")
 	wantOK(t, cli(t, "ecv", "disable"), "ecv disabled")
@@ -254,13 +258,15 @@ func TestClientLogsEvents(t *testing.T) {
 	}
 	wantOK(t, cli(t, "logs", "--json", "--slot", "0"), `"slot":0,"pid":1000,"stream":"stdout","text":"zero"`)
 	wantFail(t, cli(t, "logs", "--slot", "4"), 1, "no worker slot 4")
+	wantFail(t, cli(t, "logs", "--slot", "-1"), 2, "--slot: -1 is negative")
+	wantFail(t, cli(t, "logs", "-n", "-1"), 2, "--lines: -1 is negative")
 
 	// logs -f and events follow until the primary stops.
 	var logsOut, eventsOut testkit.Buffer
 	got := make(chan int, 2)
 	go func() { got <- execute([]string{"logs", "-f", "-n", "0"}, &logsOut, io.Discard, nil) }()
 	go func() { got <- execute([]string{"events"}, &eventsOut, io.Discard, nil) }()
-	waitFor(t, func() bool { return fake.Subscribers() == 1 })
+	waitFor(t, func() bool { return fake.Subscribers() == 2 }) // herd events and the dashboard's history
 	fake.Emit(supervisor.Event{Type: supervisor.EventExited, Slot: 1, PID: 1001, Gen: 1, Status: 3, Crash: true})
 	// The logs subscription cannot be seen from here: write until it shows.
 	waitFor(t, func() bool {

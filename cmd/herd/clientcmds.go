@@ -99,8 +99,8 @@ func newReloadCmd() *cobra.Command {
 	var slot int
 	cmd, _ := clientCommand("reload", "Replace the workers one by one (a rolling restart) and wait for the outcome", noArgs,
 		func(cmd *cobra.Command, c *control.Client, _ []string) error {
-			if slot < -1 {
-				return usageErrorf("--slot: %d is negative", slot)
+			if err := checkSlotFlag(cmd, slot); err != nil {
+				return err
 			}
 			ctx, cancel := clientContext(cmd)
 			defer cancel()
@@ -186,6 +186,17 @@ func newStopCmd() *cobra.Command {
 	return cmd
 }
 
+// checkSlotFlag refuses a negative --slot. Without the flag slot is -1,
+// every slot; given on the command line, -1 is as wrong as -2 (the API
+// refuses negative slots too), and must not widen the command to every
+// worker.
+func checkSlotFlag(cmd *cobra.Command, slot int) error {
+	if slot < 0 && cmd.Flags().Changed("slot") {
+		return usageErrorf("--slot: %d is negative", slot)
+	}
+	return nil
+}
+
 // newSignalCmd returns herd signal SIG [--slot N].
 func newSignalCmd() *cobra.Command {
 	var slot int
@@ -195,8 +206,8 @@ func newSignalCmd() *cobra.Command {
 			if err != nil {
 				return usageErrorf("signal: %w", err)
 			}
-			if slot < -1 {
-				return usageErrorf("--slot: %d is negative", slot)
+			if err := checkSlotFlag(cmd, slot); err != nil {
+				return err
 			}
 			if err := c.Signal(cmd.Context(), control.SignalName(sig), slot); err != nil {
 				return err

@@ -110,7 +110,7 @@ func (f *clusterFlags) addWorkerFlags(fs *pflag.FlagSet) {
 	add(fs, g, &listValue{p: &f.listen, check: checkListen, split: splitListenEnv}, "listen", "`[NAME=]ADDR`",
 		"Bind ADDR in the primary and pass it to every worker; repeat for more sockets. ADDR is host:port, :port, udp:host:port or unix:/path with optional ,mode=0660,owner=USER,group=GROUP. NAME goes into LISTEN_FDNAMES (default listen0, listen1, … by position).")
 	add(fs, g, &enumValue{&f.balance, []string{"shared", "reuseport"}}, "balance", "`shared|reuseport`",
-		"How connections are spread: shared makes every worker accept from one socket; reuseport gives each slot its own SO_REUSEPORT socket per TCP or UDP listener, kept across respawns (unix sockets are always shared). Default: shared.")
+		"How connections are spread: shared makes every worker accept from one socket; reuseport gives each slot its own SO_REUSEPORT socket per TCP or UDP listener, kept across respawns (unix sockets are always shared), and sends new TCP connections only to slots whose worker is ready; a slot scaled away serves what is queued on its socket before its worker stops. Default: shared.")
 	add(fs, g, &intValue{&f.backlog, 1}, "backlog", "`N`",
 		"Listen backlog of TCP and unix stream sockets.")
 	g = "Readiness"
@@ -119,7 +119,7 @@ func (f *clusterFlags) addWorkerFlags(fs *pflag.FlagSet) {
 	add(fs, g, &durationValue{p: &f.readyDelay}, "ready-delay", "`DURATION`",
 		"Time alive after which a worker is ready with --ready delay.")
 	add(fs, g, &durationValue{p: &f.readyTimeout}, "ready-timeout", "`DURATION`",
-		"Time a worker has to become ready before it is killed and counted as a crash.")
+		"Time a worker has to become ready before it is killed and counted as a crash; more than --max-crashes such workers in a row disable the slot.")
 	add(fs, g, &durationValue{p: &f.startupDelay, zeroOK: true}, "startup-delay", "`DURATION`",
 		"Pause between the starts of the first workers; 0 for none.")
 }
@@ -133,14 +133,14 @@ func (f *clusterFlags) addProcessFlags(fs *pflag.FlagSet) {
 	add(fs, g, &durationValue{p: &f.respawnDelay}, "respawn-delay", "`DURATION`",
 		"Pause before respawning a crashed worker; it grows 1.5 times per consecutive crash up to 15s and resets after 30s of healthy running.")
 	add(fs, g, &intValue{&f.maxCrashes, 1}, "max-crashes", "`N`",
-		"A slot that crashes more than N times within --crash-window is DISABLED: not restarted until a rolling restart.")
+		"A slot that crashes more than N times within --crash-window, or whose workers fail before they are ready more than N times in a row, is DISABLED: not restarted until a rolling restart.")
 	add(fs, g, &durationValue{p: &f.crashWindow}, "crash-window", "`DURATION`",
 		"Window in which --max-crashes is counted.")
 	g = "Stopping and signals"
 	add(fs, g, &signalValue{&f.stopSignal}, "stop-signal", "`SIGNAL`",
 		"Signal that asks a worker to stop gracefully: a name (TERM, SIGTERM) or a number.")
 	add(fs, g, &durationValue{p: &f.shutdown}, "shutdown-timeout", "`DURATION`",
-		"Time a stopping worker has to finish in-flight work before SIGKILL.")
+		"Time a stopping worker has to finish in-flight work before SIGKILL; also what the processes a worker leaves behind have once it ends.")
 	add(fs, g, &intValue{&f.maxSurge, 1}, "max-surge", "`N`",
 		"Replacement workers a rolling restart runs at once.")
 	add(fs, g, &enumValue{&f.hup, []string{"forward", "reload"}}, "hup", "`forward|reload`",

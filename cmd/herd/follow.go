@@ -96,8 +96,11 @@ func newLogsCmd() *cobra.Command {
 	var asJSON bool
 	cmd, _ := clientCommand("logs", "Show the last lines the workers wrote, and follow them with -f", noArgs,
 		func(cmd *cobra.Command, c *control.Client, _ []string) error {
-			if q.Slot < -1 || q.Lines < 0 {
-				return usageErrorf("logs: --slot and --lines must not be negative")
+			if err := checkSlotFlag(cmd, q.Slot); err != nil {
+				return err
+			}
+			if q.Lines < 0 {
+				return usageErrorf("--lines: %d is negative", q.Lines)
 			}
 			ctx, cancel := clientContext(cmd)
 			defer cancel()

@@ -55,7 +55,14 @@ func startPrimary(t *testing.T, socket string, workers int, env []string, args .
 // startPrimaryOut is startPrimary with herd's stdout going to stdout.
 func startPrimaryOut(t *testing.T, socket string, workers int, stdout io.Writer, env []string, args ...string) *primary {
 	t.Helper()
-	p := &primary{cmd: herdCmd(env, args...), stderr: &testkit.Buffer{}, exited: make(chan error, 1), socket: socket}
+	return startPrimaryCmd(t, herdCmd(env, args...), socket, workers, stdout)
+}
+
+// startPrimaryCmd is startPrimary with the command line already made and
+// herd's stdout going to stdout.
+func startPrimaryCmd(t *testing.T, cmd *exec.Cmd, socket string, workers int, stdout io.Writer) *primary {
+	t.Helper()
+	p := &primary{cmd: cmd, stderr: &testkit.Buffer{}, exited: make(chan error, 1), socket: socket}
 	p.cmd.Stderr = p.stderr
 	p.cmd.Stdout = stdout
 	if err := p.cmd.Start(); err != nil {

@@ -71,7 +71,7 @@ func newRootCmd(start startFunc) *cobra.Command {
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.SetFlagErrorFunc(flagError)
 	root.SetVersionTemplate("herd {{.Version}}\n")
-	root.AddCommand(newRunCmd(start), newDemoCmd(), newMemberCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(start), newDemoCmd(), newMemberCmd(), newVersionCmd(), newDashboardCmd())
 	root.AddCommand(newClientCmds()...)
 	return root
 }

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -41,20 +42,32 @@ func writeClusterError(w http.ResponseWriter, err error) {
 	writeError(w, statusOf(err), err.Error())
 }
 
-// body returns the request body bounded to maxBody.
-func body(w http.ResponseWriter, r *http.Request) io.Reader {
-	return http.MaxBytesReader(w, r.Body, maxBody)
-}
-
-// writeBadRequest answers a body decodeJSON refused: 413 when it was too
-// large, else 400.
-func writeBadRequest(w http.ResponseWriter, err error) {
-	var mb *http.MaxBytesError
-	if errors.As(err, &mb) {
-		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", mb.Limit))
-		return
+// readBody reads the whole request body, up to maxBody bytes, within
+// bodyTimeout. A body announced (Content-Length) or found to be larger is
+// answered 413 at once, without reading the rest, and the connection is
+// closed; ok is then false and nothing more must be written.
+func readBody(w http.ResponseWriter, r *http.Request) (b []byte, ok bool) {
+	tooLarge := func() {
+		w.Header().Set("Connection", "close")
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", maxBody))
 	}
-	writeError(w, http.StatusBadRequest, err.Error())
+	if r.ContentLength > maxBody {
+		tooLarge()
+		return nil, false
+	}
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	var mb *http.MaxBytesError
+	switch {
+	case errors.As(err, &mb):
+		tooLarge()
+		return nil, false
+	case err != nil:
+		w.Header().Set("Connection", "close")
+		writeError(w, http.StatusBadRequest, "reading the request body: "+err.Error())
+		return nil, false
+	}
+	return b, true
 }
 
 // noQuery refuses query parameters on endpoints that take none but keys.
@@ -142,9 +155,13 @@ func (s *Server) handleRestart(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	slot, err := decodeRestart(body(w, r))
+	b, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	slot, err := decodeRestart(bytes.NewReader(b))
 	if err != nil {
-		writeBadRequest(w, err)
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	done, err := s.c.StartRestart(r.Context(), slot)
@@ -193,9 +210,13 @@ func (s *Server) handleScale(w http.ResponseWriter, r *http.Request) {
 	if !noQuery(w, r) {
 		return
 	}
-	n, err := decodeScale(body(w, r))
+	b, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	n, err := decodeScale(bytes.NewReader(b))
 	if err != nil {
-		writeBadRequest(w, err)
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if err := s.c.Scale(r.Context(), n); err != nil {
@@ -216,9 +237,13 @@ func (s *Server) handleSignal(w http.ResponseWriter, r *http.Request) {
 	if !noQuery(w, r) {
 		return
 	}
-	sig, slot, err := decodeSignal(body(w, r))
+	b, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	sig, slot, err := decodeSignal(bytes.NewReader(b))
 	if err != nil {
-		writeBadRequest(w, err)
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	if err := s.c.Signal(r.Context(), sig, slot); err != nil {
@@ -232,9 +257,13 @@ func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) {
 	if !noQuery(w, r) {
 		return
 	}
-	timeout, err := decodeStop(body(w, r))
+	b, ok := readBody(w, r)
+	if !ok {
+		return
+	}
+	timeout, err := decodeStop(bytes.NewReader(b))
 	if err != nil {
-		writeBadRequest(w, err)
+		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	writeJSON(w, http.StatusAccepted, statusDoc{Status: "stopping"})

@@ -15,7 +15,10 @@ import (
 // requireToken wraps h so that every request needs
 // "Authorization: Bearer <token>". The comparison takes the same time
 // whatever the token sent: both sides are hashed first, so not even the
-// length leaks.
+// length leaks. A request without the right token is answered 401 and its
+// connection closed, so that an unauthenticated connection lives no longer
+// than its first request takes to arrive; one with it marks its connection
+// authenticated (see limitListener).
 func requireToken(token []byte, h http.Handler) http.Handler {
 	want := sha256.Sum256(token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -23,9 +26,11 @@ func requireToken(token []byte, h http.Handler) http.Handler {
 		sum := sha256.Sum256(got)
 		if subtle.ConstantTimeCompare(sum[:], want[:]) != 1 || !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="herd"`)
+			w.Header().Set("Connection", "close")
 			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 			return
 		}
+		markAuthenticated(r.Context())
 		h.ServeHTTP(w, r)
 	})
 }

@@ -76,8 +76,27 @@ type Config struct {
 	Metrics http.Handler
 	// Logs serves GET /logs. Nil means 404.
 	Logs Logs
+
+	// Command and Dir are the workers' command line and working
+	// directory, shown by GET /info (with the command's Go build
+	// information when it is a Go program). An empty Command means this
+	// program clusters itself (os.Args); an empty Dir, the primary's.
+	Command []string
+	Dir     string
+	// HistoryInterval is how often the CPU and memory of every slot are
+	// sampled for GET /history while a dashboard reads it (in the last
+	// 30 s); six times less often otherwise. Zero means
+	// DefaultHistoryInterval.
+	HistoryInterval time.Duration
 	// Logger receives the server's own messages. Nil means slog.Default().
 	Logger *slog.Logger
+
+	// MaxConns bounds the connections each listener holds open at once;
+	// more are closed as soon as they are accepted. On the TCP API a
+	// quarter of them may be waiting to show their token; past that the
+	// oldest such connection is closed to make room. Zero means a share of
+	// a quarter of the process's fd limit, at most 64 per listener.
+	MaxConns int
 }
 
 // DefaultSocket returns the default socket of the cluster name:
@@ -189,4 +208,5 @@ func (cfg Config) monitorURL() (string, error) {
 var reserved = map[string]bool{
 	"/stats": true, "/health": true, "/restart": true, "/scale": true, "/signal": true,
 	"/stop": true, "/events": true, "/logs": true, "/metrics": true, "/": true,
+	"/history": true, "/info": true, "/ui": true, uiPath: true,
 }

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -142,8 +143,12 @@ func (s *Server) handleECVSet(enable bool) http.HandlerFunc {
 			writeError(w, http.StatusForbidden, "the ecv is read-only here (--ecv-read-only)")
 			return
 		}
-		if err := decodeOptional(body(w, r), &struct{}{}); err != nil {
-			writeBadRequest(w, err)
+		b, ok := readBody(w, r)
+		if !ok {
+			return
+		}
+		if err := decodeOptional(bytes.NewReader(b), &struct{}{}); err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
 			return
 		}
 		if was := s.ecv.enabled.Swap(enable); was != enable {

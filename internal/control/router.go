@@ -63,6 +63,7 @@ func (s *Server) routes(full bool) router {
 	rt.handle(http.MethodGet, "/events", s.handleEvents)
 	rt.handle(http.MethodGet, "/logs", s.handleLogs)
 	rt.handle(http.MethodGet, "/metrics", s.handleMetrics)
+	s.routesUI(rt)
 	return rt
 }
 

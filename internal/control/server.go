@@ -12,13 +12,27 @@ import (
 	"time"
 )
 
-// Timeouts of the HTTP servers.
+// Timeouts and sizes of the HTTP servers.
 const (
-	readHeaderTimeout = 10 * time.Second
-	shutdownTimeout   = 5 * time.Second
+	// readHeaderTimeout bounds the reading of a request's headers, from
+	// the moment the server waits for them. On the TCP listener that needs
+	// a token it is also how long a connection may stay unauthenticated:
+	// a request without the right token is answered 401 and its
+	// connection closed.
+	readHeaderTimeout = 5 * time.Second
+	// bodyTimeout bounds the reading of a request's body.
+	bodyTimeout = 10 * time.Second
+	// idleTimeout closes a kept-alive connection that sends no new request.
+	idleTimeout = 30 * time.Second
+	// maxHeaderBytes bounds a request's line and headers.
+	maxHeaderBytes  = 64 << 10
+	shutdownTimeout = 5 * time.Second
 	// writeTimeout bounds each write of a stream, so that a client that
 	// stops reading is dropped instead of holding a goroutine forever.
 	writeTimeout = 10 * time.Second
+	// maxStreams bounds the event and log streams open at once: each holds
+	// a buffer of events or lines.
+	maxStreams = 16
 )
 
 // Server is the management API of one primary. Create it with New (which
@@ -29,10 +43,13 @@ type Server struct {
 	log     *slog.Logger
 	api     http.Handler // the full API, unauthenticated (unix socket, tests)
 	ecv     *ecv
+	ui      *dashboard
 	started time.Time
 
 	bound      []bound
-	socketPath string // removed by Close; "" when there is none
+	socketPath string        // removed by Close; "" when there is none
+	streams    chan struct{} // a token per open stream, maxStreams at most
+	refusals   *refusalLog
 
 	closeOnce sync.Once
 	closeErr  error
@@ -69,13 +86,32 @@ func New(cfg Config, c Cluster) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, c: c, log: cfg.Logger, started: time.Now(), ecv: newECV(cfg.Port, monitor)}
+	s := &Server{cfg: cfg, c: c, log: cfg.Logger, started: time.Now(), ecv: newECV(cfg.Port, monitor),
+		streams: make(chan struct{}, maxStreams), ui: newDashboard(cfg, c)}
+	s.refusals = &refusalLog{log: s.log.Warn, last: map[string]time.Time{}}
 	s.api = s.routes(true)
 	if err := s.bind(); err != nil {
 		s.Close()
 		return nil, err
 	}
+	s.limit()
 	return s, nil
+}
+
+// limit bounds the connections of every listener (see limitListener): the
+// TCP API admits a quarter of its connections unauthenticated at once.
+func (s *Server) limit() {
+	n := s.cfg.MaxConns
+	if n <= 0 {
+		n = defaultMaxConns(len(s.bound))
+	}
+	for i, b := range s.bound {
+		unauth := 0
+		if b.name == "tcp" {
+			unauth = max(n/4, 1)
+		}
+		s.bound[i].l = newLimitListener(b.l, b.name, n, unauth, s.refusals.refused)
+	}
 }
 
 // bind binds every configured listener, in order.
@@ -93,7 +129,7 @@ func (s *Server) bind() error {
 		name, addr string
 		h          func() http.Handler
 	}{
-		{"tcp", cfg.TCPAddr, func() http.Handler { return requireToken(cfg.Token, s.api) }},
+		{"tcp", cfg.TCPAddr, s.tcpGate},
 		{"ecv", cfg.ECVAddr, func() http.Handler { return s.ecvOnly() }},
 		{"metrics", cfg.MetricsAddr, func() http.Handler { return s.metricsOnly() }},
 	}
@@ -148,7 +184,10 @@ func (s *Server) Serve(ctx context.Context) error {
 		srv := &http.Server{
 			Handler:           b.h,
 			ReadHeaderTimeout: readHeaderTimeout,
+			IdleTimeout:       idleTimeout,
+			MaxHeaderBytes:    maxHeaderBytes,
 			BaseContext:       func(net.Listener) context.Context { return base },
+			ConnContext:       withConn,
 			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		}
 		servers = append(servers, srv)
@@ -161,6 +200,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	var wg sync.WaitGroup
 	if s.ecv.url != "" {
 		wg.Go(func() { s.ecv.monitor(base, s.cfg.ECVInterval, s.cfg.ECVTimeout) })
+	}
+	if s.cfg.Socket != Off || s.cfg.TCPAddr != "" {
+		wg.Go(func() { s.ui.hist.run(base) }) // the dashboard's history
 	}
 	var err error
 	select {

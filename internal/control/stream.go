@@ -21,25 +21,38 @@ const (
 	defaultLogLines = 100
 )
 
-// streamWriter writes a stream through a buffer and flushes it with a
-// write deadline, so that a client that stops reading fails the write
-// instead of blocking the handler.
+// streamWriter writes a stream through a buffer with a write deadline on
+// every write to the connection, so that a client that stops reading fails
+// the write instead of blocking the handler, however much is written
+// between two flushes.
 type streamWriter struct {
 	rc  *http.ResponseController
 	buf *bufio.Writer
 }
 
 func newStreamWriter(w http.ResponseWriter) *streamWriter {
-	return &streamWriter{rc: http.NewResponseController(w), buf: bufio.NewWriterSize(w, 32<<10)}
+	rc := http.NewResponseController(w)
+	return &streamWriter{rc: rc, buf: bufio.NewWriterSize(deadlineWriter{w, rc}, 32<<10)}
 }
 
 // flush sends what is buffered, failing after writeTimeout.
 func (sw *streamWriter) flush() error {
-	_ = sw.rc.SetWriteDeadline(time.Now().Add(writeTimeout)) // unsupported by some test writers
 	if err := sw.buf.Flush(); err != nil {
 		return err
 	}
+	_ = sw.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	return sw.rc.Flush()
+}
+
+// deadlineWriter gives each write writeTimeout to complete.
+type deadlineWriter struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func (d deadlineWriter) Write(p []byte) (int, error) {
+	_ = d.rc.SetWriteDeadline(time.Now().Add(writeTimeout)) // unsupported by some test writers
+	return d.w.Write(p)
 }
 
 // handleEvents streams every lifecycle event as server-sent events: event
@@ -50,6 +63,11 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 	if !noQuery(w, r) {
 		return
 	}
+	release, ok := s.openStream(w)
+	if !ok {
+		return
+	}
+	defer release()
 	ch, dropped, cancel := s.c.Events()
 	defer cancel()
 	h := w.Header()
@@ -85,6 +103,19 @@ func (s *Server) handleEvents(w http.ResponseWriter, r *http.Request) {
 		if sw.flush() != nil {
 			return
 		}
+	}
+}
+
+// openStream takes one of the maxStreams places of an event or log stream,
+// or answers 503 when none is free. release gives the place back.
+func (s *Server) openStream(w http.ResponseWriter) (release func(), ok bool) {
+	select {
+	case s.streams <- struct{}{}:
+		return func() { <-s.streams }, true
+	default:
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("%v (%d): close one and try again", errStreamsFull, maxStreams))
+		return nil, false
 	}
 }
 
@@ -161,6 +192,11 @@ func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	var sub *logs.Subscription
 	if q.follow {
+		release, ok := s.openStream(w)
+		if !ok {
+			return
+		}
+		defer release()
 		sub = s.cfg.Logs.Subscribe(q.slot, logBuffer) // before Tail: see Subscribe
 		defer sub.Close()
 	}

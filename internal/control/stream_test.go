@@ -147,6 +147,8 @@ func TestEventsSlowClient(t *testing.T) {
 func TestEventsEndWithServer(t *testing.T) {
 	fake := controltest.New(1, 1, 1)
 	s := serve(t, control.Config{Name: "e"}, fake)
+	// The dashboard's history holds one subscription of its own.
+	waitUntil(t, "the history to subscribe", func() bool { return fake.Subscribers() == 1 })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	got := make(chan error, 1)
@@ -155,14 +157,14 @@ func TestEventsEndWithServer(t *testing.T) {
 		got <- s.client.Events(ctx, func() { close(ready) }, func(control.Event) error { return nil })
 	}()
 	<-ready
-	if fake.Subscribers() != 1 {
-		t.Errorf("subscribers %d; want 1", fake.Subscribers())
+	if fake.Subscribers() != 2 {
+		t.Errorf("subscribers %d; want 2", fake.Subscribers())
 	}
 	cancel()
 	if err := <-got; err != context.Canceled {
 		t.Errorf("Events after cancel = %v", err)
 	}
-	waitUntil(t, "the subscription to end", func() bool { return fake.Subscribers() == 0 })
+	waitUntil(t, "the subscription to end", func() bool { return fake.Subscribers() == 1 })
 }
 
 // readLines decodes n JSON lines of a /logs stream.

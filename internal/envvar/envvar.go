@@ -44,6 +44,11 @@ const (
 // own pid and replaces itself with the worker command.
 const Shim = "HERD_SHIM"
 
+// Keeper marks a primary's keeper: a process that ends what the primary's
+// workers left running if the primary dies without stopping them. Its
+// value names the primary ("PID:START:CGROUP_DIR").
+const Keeper = "HERD_KEEPER"
+
 // ConfigPrefix prefixes the environment variable of every `herd run` flag:
 // --ready-timeout is HERD_READY_TIMEOUT.
 const ConfigPrefix = "HERD_"

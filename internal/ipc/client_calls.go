@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // Delegate asks the primary to do work of type typ, with payload encoded as
@@ -16,6 +17,9 @@ import (
 // matching ErrNoHandler, ErrShuttingDown or context.DeadlineExceeded by
 // their code. Delegate may be called from many goroutines at once.
 func (c *Client) Delegate(ctx context.Context, typ string, payload any) (json.RawMessage, error) {
+	if err := checkType(typ); err != nil {
+		return nil, err
+	}
 	raw, err := marshalPayload(payload)
 	if err != nil {
 		return nil, err
@@ -26,6 +30,9 @@ func (c *Client) Delegate(ctx context.Context, typ string, payload any) (json.Ra
 // Notify sends work of type typ to the primary without waiting for it to
 // be done or for an answer (a delegate without reply).
 func (c *Client) Notify(typ string, payload any) error {
+	if err := checkType(typ); err != nil {
+		return err
+	}
 	raw, err := marshalPayload(payload)
 	if err != nil {
 		return err
@@ -62,9 +69,10 @@ func (c *Client) ECV(ctx context.Context) (enabled, healthy bool, reason string,
 }
 
 // Recycle asks the primary to replace this worker gracefully: a new worker
-// is started and made ready before this one is asked to stop.
+// is started and made ready before this one is asked to stop. A reason
+// longer than MaxText is shortened to it.
 func (c *Client) Recycle(reason string) error {
-	return c.send(&Message{T: MsgRecycle, Reason: reason})
+	return c.send(&Message{T: MsgRecycle, Reason: truncate(reason, MaxText)})
 }
 
 // AddRequests adds n to the cumulative request count that the next
@@ -72,11 +80,36 @@ func (c *Client) Recycle(reason string) error {
 func (c *Client) AddRequests(n uint64) { c.requests.Add(n) }
 
 // SetGauge sets a named value that every following heartbeat reports. NaN
-// and infinite values are not sent.
+// and infinite values are not sent, nor names longer than MaxName, nor
+// new names once MaxGauges are set.
 func (c *Client) SetGauge(name string, v float64) {
+	if len(name) > MaxName {
+		return
+	}
 	c.mu.Lock()
-	c.gauges[name] = v
+	if _, ok := c.gauges[name]; ok || len(c.gauges) < MaxGauges {
+		c.gauges[name] = v
+	}
 	c.mu.Unlock()
+}
+
+// checkType refuses a delegated type longer than MaxName.
+func checkType(typ string) error {
+	if len(typ) > MaxName {
+		return fmt.Errorf("ipc: %w: type of %d bytes, limit %d", ErrLimit, len(typ), MaxName)
+	}
+	return nil
+}
+
+// truncate shortens s to at most n bytes, on a character boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // marshalPayload encodes a payload argument.

@@ -2,6 +2,7 @@ package ipc
 
 import (
 	"context"
+	"fmt"
 	"sync"
 )
 
@@ -15,21 +16,47 @@ type subscription struct {
 // channel is also closed when the connection ends. Topic "" receives the
 // primary's broadcasts, which reach every worker without a subscribe
 // message. The channel holds SubscriptionBuffer messages; publishes that
-// find it full are dropped.
-func (c *Client) Subscribe(topic string) (<-chan Message, func()) {
+// find it full are dropped. A topic longer than MaxName, or one more topic
+// than MaxTopics or MaxTopicBytes allow, is refused with an error matching
+// ErrLimit.
+func (c *Client) Subscribe(topic string) (<-chan Message, func(), error) {
 	s := &subscription{ch: make(chan Message, SubscriptionBuffer)}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil {
 		close(s.ch)
-		return s.ch, func() {}
+		return s.ch, func() {}, nil
 	}
 	if len(c.subs[topic]) == 0 && topic != "" {
+		if err := c.topicFits(topic); err != nil {
+			return nil, nil, err
+		}
 		c.sendLocked(&Message{T: MsgSubscribe, Topic: topic})
 	}
 	c.subs[topic] = append(c.subs[topic], s)
 	var once sync.Once
-	return s.ch, func() { once.Do(func() { c.unsubscribe(topic, s) }) }
+	return s.ch, func() { once.Do(func() { c.unsubscribe(topic, s) }) }, nil
+}
+
+// topicFits checks that subscribing to one more topic stays within the
+// limits the primary enforces; c.mu is held.
+func (c *Client) topicFits(topic string) error {
+	if len(topic) > MaxName {
+		return fmt.Errorf("ipc: %w: topic of %d bytes, limit %d", ErrLimit, len(topic), MaxName)
+	}
+	n, bytes := 1, len(topic)
+	for t := range c.subs {
+		if t != "" {
+			n, bytes = n+1, bytes+len(t)
+		}
+	}
+	switch {
+	case n > MaxTopics:
+		return fmt.Errorf("ipc: %w: more than %d topics", ErrLimit, MaxTopics)
+	case bytes > MaxTopicBytes:
+		return fmt.Errorf("ipc: %w: topics of more than %d bytes together", ErrLimit, MaxTopicBytes)
+	}
+	return nil
 }
 
 // unsubscribe removes s from topic's subscribers and closes its channel,
@@ -147,7 +174,7 @@ func (c *Client) eventLoop() {
 				ack := &Message{T: MsgPrepared, Epoch: m.Epoch}
 				if onPrepare != nil {
 					if err := onPrepare(c.ctx, m.Index, m.Total, m.Epoch); err != nil {
-						ack.Error = err.Error()
+						ack.Error = truncate(err.Error(), MaxText)
 						if ack.Error == "" {
 							ack.Error = "prepare failed"
 						}

@@ -161,9 +161,9 @@ func TestPublish(t *testing.T) {
 	h := newTestHandler()
 	connA, a := connect(t, h, ConnOptions{})
 	connB, b := connect(t, h, ConnOptions{})
-	news, cancel := a.Subscribe("news")
-	news2, cancel2 := a.Subscribe("news")
-	all, cancelAll := b.Subscribe("")
+	news, cancel, _ := a.Subscribe("news")
+	news2, cancel2, _ := a.Subscribe("news")
+	all, cancelAll, _ := b.Subscribe("")
 	defer cancelAll()
 	barrier(t, a)
 	if !connA.Publish("news", json.RawMessage(`1`)) {

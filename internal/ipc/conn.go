@@ -46,6 +46,8 @@ const (
 	DefaultWriteTimeout = 10 * time.Second
 	DefaultQueueBytes   = 4 << 20
 	DefaultMaxInFlight  = 256
+	// DefaultMaxInFlightBytes is 8 MiB.
+	DefaultMaxInFlightBytes = 8 << 20
 )
 
 // ConnOptions configure a Conn. The zero value uses the defaults.
@@ -68,6 +70,11 @@ type ConnOptions struct {
 	// worker being handled at once; further requests wait, unread, for one
 	// to finish. Zero means DefaultMaxInFlight.
 	MaxInFlight int
+	// MaxInFlightBytes bounds the payload bytes of the requests of one
+	// worker being handled at once; further requests wait, unread, as past
+	// MaxInFlight (a single request is always handled). Zero means
+	// DefaultMaxInFlightBytes.
+	MaxInFlightBytes int
 	// Logger receives the connection's errors (at error level) and ignored
 	// messages (at debug level), with "slot" and "pid" attributes. Nil
 	// discards them.
@@ -96,6 +103,9 @@ func (o ConnOptions) withDefaults() ConnOptions {
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = DefaultMaxInFlight
 	}
+	if o.MaxInFlightBytes <= 0 {
+		o.MaxInFlightBytes = DefaultMaxInFlightBytes
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -123,14 +133,15 @@ type Conn struct {
 	requesters atomic.Int32  // request goroutines running
 	idle       atomic.Int32  // request goroutines waiting on reqs
 	inFlight   atomic.Int32  // requests not yet answered
+	payloads   *inFlightBytes
 
 	lastBeat atomic.Int64 // unix nanoseconds
 	requests atomic.Uint64
-	hello    atomic.Pointer[Message]
+	hello    atomic.Pointer[Message] // what is kept of the hello: no payload
+	topics   topicSet
 
 	mu       sync.Mutex
 	err      error
-	topics   map[string]struct{}
 	prepares map[int][]chan error
 }
 
@@ -151,7 +162,7 @@ func Serve(f *os.File, slot, pid int, h Handler, opts ConnOptions) *Conn {
 		cancel:   cancel,
 		done:     make(chan struct{}),
 		reqs:     make(chan *Message),
-		topics:   make(map[string]struct{}),
+		payloads: newInFlightBytes(opts.MaxInFlightBytes),
 		prepares: make(map[int][]chan error),
 	}
 	nc, err := net.FileConn(f)
@@ -187,8 +198,9 @@ func (c *Conn) Done() <-chan struct{} { return c.done }
 
 // Err returns why the connection ended: nil while it is open, ErrClosed
 // after Close, an error matching io.EOF when the worker closed its end, a
-// *MalformedError, ErrFrameTooLarge, ErrStuck, ErrProtocol or
-// ErrUnsupportedVersion when the worker misbehaved.
+// *MalformedError, ErrFrameTooLarge, ErrStuck, ErrProtocol (with ErrLimit
+// for a worker over a limit) or ErrUnsupportedVersion when the worker
+// misbehaved.
 func (c *Conn) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -220,12 +232,7 @@ func (c *Conn) Hello() (lang string, ok bool) {
 }
 
 // Subscribed reports whether the worker is subscribed to topic.
-func (c *Conn) Subscribed(topic string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	_, ok := c.topics[topic]
-	return ok
-}
+func (c *Conn) Subscribed(topic string) bool { return c.topics.has(topic) }
 
 // Publish sends payload on topic to the worker if it is subscribed to
 // topic; topic "" is a broadcast that every worker receives. It returns

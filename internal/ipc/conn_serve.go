@@ -18,6 +18,7 @@ import (
 func (c *Conn) readLoop() {
 	defer c.wg.Done()
 	fr := newFrameReader(c.nc)
+	fr.maxGauges = MaxGauges
 	if !c.handshake(fr) {
 		return
 	}
@@ -38,7 +39,7 @@ func (c *Conn) readLoop() {
 func (c *Conn) readFailed(err error) {
 	var malformed *MalformedError
 	switch {
-	case errors.As(err, &malformed), errors.Is(err, ErrFrameTooLarge):
+	case errors.As(err, &malformed), errors.Is(err, ErrFrameTooLarge), errors.Is(err, ErrLimit):
 		c.fail(err, &Message{T: MsgError, Code: CodeProtocol, Error: err.Error()})
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
 		c.fail(fmt.Errorf("ipc: worker closed the connection: %w", io.EOF), nil)
@@ -72,10 +73,14 @@ func (c *Conn) handshake(fr *frameReader) bool {
 			&Message{T: MsgError, Code: CodeUnsupportedVersion, Error: msg})
 		return false
 	}
+	if err := checkLimits(m); err != nil {
+		c.fail(err, &Message{T: MsgError, Code: CodeProtocol, Error: err.Error()})
+		return false
+	}
 	if m.Slot != c.slot {
 		c.log.Debug("ipc: hello from another slot", "hello_slot", m.Slot, "hello_pid", m.PID)
 	}
-	c.hello.Store(m)
+	c.hello.Store(&Message{T: m.T, V: m.V, PID: m.PID, Slot: m.Slot, Gen: m.Gen, Lang: m.Lang})
 	c.lastBeat.Store(time.Now().UnixNano())
 	hb := max(c.opts.Heartbeat.Milliseconds(), 0)
 	if c.opts.Heartbeat > 0 {
@@ -92,6 +97,10 @@ func (c *Conn) handshake(fr *frameReader) bool {
 
 // dispatch handles one message after the hello; false ends the read loop.
 func (c *Conn) dispatch(m *Message) bool {
+	if err := checkLimits(m); err != nil {
+		c.fail(err, &Message{T: MsgError, Code: CodeProtocol, Error: err.Error()})
+		return false
+	}
 	switch m.T {
 	case MsgHeartbeat:
 		c.lastBeat.Store(time.Now().UnixNano())
@@ -105,8 +114,13 @@ func (c *Conn) dispatch(m *Message) bool {
 		c.safely(m, func() { c.h.Notify(c.slot, m.Type, m.Payload) })
 	case MsgRecycle:
 		c.safely(m, func() { c.h.Recycle(c.slot, m.Reason) })
-	case MsgSubscribe, MsgUnsubscribe:
-		c.subscribe(m.Topic, m.T == MsgSubscribe)
+	case MsgSubscribe:
+		if err := c.topics.add(m.Topic); err != nil {
+			c.fail(err, &Message{T: MsgError, Code: CodeProtocol, Error: err.Error()})
+			return false
+		}
+	case MsgUnsubscribe:
+		c.topics.remove(m.Topic)
 	case MsgPrepared:
 		c.prepared(m)
 	case MsgHello:
@@ -128,18 +142,6 @@ func (c *Conn) safely(m *Message, f func()) {
 		}
 	}()
 	f()
-}
-
-// subscribe adds topic to the worker's subscriptions, or removes it.
-// Subscriptions are a set: one unsubscribe undoes any number of subscribes.
-func (c *Conn) subscribe(topic string, on bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if on {
-		c.topics[topic] = struct{}{}
-	} else {
-		delete(c.topics, topic)
-	}
 }
 
 // prepared delivers a prepared acknowledgement to the Prepare calls
@@ -164,9 +166,13 @@ const maxIdleRequesters = 16
 
 // startRequest hands request m to an idle request goroutine, or starts one
 // if fewer than MaxInFlight run; otherwise it waits for one to be free,
-// leaving the worker's later frames unread. False means the connection
-// ended while waiting.
+// leaving the worker's later frames unread. It waits the same way while
+// the payloads in flight are over MaxInFlightBytes. False means the
+// connection ended while waiting.
 func (c *Conn) startRequest(m *Message) bool {
+	if !c.payloads.take(len(m.Payload), c.ctx.Done()) {
+		return false
+	}
 	c.inFlight.Add(1)
 	select {
 	case c.reqs <- m:
@@ -184,6 +190,7 @@ func (c *Conn) startRequest(m *Message) bool {
 		return true
 	case <-c.ctx.Done():
 		c.inFlight.Add(-1)
+		c.payloads.release(len(m.Payload))
 		return false
 	}
 }
@@ -216,6 +223,7 @@ func (c *Conn) requestLoop(m *Message) {
 // timeout reply goes out at the deadline even when the handler is late; the
 // handler's answer is then dropped.
 func (c *Conn) serveRequest(m *Message) {
+	defer c.payloads.release(len(m.Payload)) // once the handler is done with it
 	if m.TimeoutMS <= 0 {
 		payload, err := c.call(c.ctx, m)
 		c.reply(m, payload, err)

@@ -17,13 +17,17 @@ const maxDepth = 10000
 type decoder struct {
 	b []byte
 	i int
+	// maxGauges, when not 0, stops the decoding of more gauges than that
+	// with an error matching ErrLimit, before they are all in memory.
+	maxGauges int
 }
 
 var errSyntax = errors.New("invalid json")
 
-// decodeMessage parses body, a JSON object, into a Message.
-func decodeMessage(body []byte) (*Message, error) {
-	d := decoder{b: body}
+// decodeMessage parses body, a JSON object, into a Message, refusing more
+// than maxGauges gauges when maxGauges is not 0.
+func decodeMessage(body []byte, maxGauges int) (*Message, error) {
+	d := decoder{b: body, maxGauges: maxGauges}
 	m := new(Message)
 	d.ws()
 	if !d.consume('{') {
@@ -114,10 +118,10 @@ func (d *decoder) field(m *Message, key []byte) error {
 	default:
 		err = d.skip(0)
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrLimit) {
 		return fmt.Errorf("field %q: %w", key, err)
 	}
-	return nil
+	return err
 }
 
 // intFieldOf returns the int field of m named key.
@@ -172,6 +176,9 @@ func (d *decoder) gauges(m *Message) error {
 			}
 		}
 		m.Gauges[key] = v
+		if d.maxGauges > 0 && len(m.Gauges) > d.maxGauges {
+			return limitError("more than %d gauges", d.maxGauges)
+		}
 		d.ws()
 		if d.consume(',') {
 			continue

@@ -33,6 +33,12 @@ var (
 	// ErrProtocol wraps a violation of the protocol by the peer other than a
 	// malformed frame, such as a first frame that is not hello.
 	ErrProtocol = errors.New("ipc: protocol error")
+	// ErrLimit wraps what goes over one of the protocol's limits: a name
+	// longer than MaxName, a text longer than MaxText, more than MaxTopics
+	// subscriptions or MaxTopicBytes of topics, more than MaxGauges gauges.
+	// The primary ends the connection of a worker that does so, with an
+	// error matching both ErrProtocol and ErrLimit.
+	ErrLimit = errors.New("over the limit")
 )
 
 // MalformedError reports a frame that is not a JSON object with a non-empty

@@ -48,7 +48,7 @@ func ReadFrame(r io.Reader) (*Message, error) {
 		}
 		return nil, err
 	}
-	return decode(body)
+	return decode(body, 0)
 }
 
 // frameLen checks the length in a frame header.
@@ -63,9 +63,13 @@ func frameLen(hdr []byte) (int, error) {
 	return int(n), nil
 }
 
-// decode parses a frame body. The Message does not retain body.
-func decode(body []byte) (*Message, error) {
-	m, err := decodeMessage(body)
+// decode parses a frame body, with at most maxGauges gauges when it is not
+// 0. The Message does not retain body.
+func decode(body []byte, maxGauges int) (*Message, error) {
+	m, err := decodeMessage(body, maxGauges)
+	if errors.Is(err, ErrLimit) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, &MalformedError{Err: err}
 	}
@@ -80,11 +84,19 @@ func decode(body []byte) (*Message, error) {
 type frameReader struct {
 	br      *bufio.Reader
 	scratch []byte
+	// maxGauges bounds the gauges of a frame; 0: no bound.
+	maxGauges int
 }
 
 // readBuffer is the size of a frameReader's buffer; smaller frames are
 // decoded without a copy.
 const readBuffer = 64 << 10
+
+// maxScratch is the largest buffer a frameReader keeps for frames larger
+// than readBuffer; larger frames get a buffer of their own, dropped after
+// them, so that one large frame does not leave a connection holding
+// MaxFrame bytes.
+const maxScratch = 256 << 10
 
 func newFrameReader(r io.Reader) *frameReader {
 	return &frameReader{br: bufio.NewReaderSize(r, readBuffer)}
@@ -109,18 +121,23 @@ func (fr *frameReader) next() (*Message, error) {
 		if err != nil {
 			return nil, unexpected(err)
 		}
-		m, err := decode(body)
+		m, err := decode(body, fr.maxGauges)
 		_, _ = fr.br.Discard(n)
 		return m, err
 	}
-	if cap(fr.scratch) < n {
-		fr.scratch = make([]byte, n)
+	body := fr.scratch
+	switch {
+	case n > maxScratch: // rare: not worth keeping a buffer this large
+		body = make([]byte, n)
+	case cap(body) < n:
+		fr.scratch = make([]byte, maxScratch)
+		body = fr.scratch
 	}
-	body := fr.scratch[:n]
+	body = body[:n]
 	if _, err := io.ReadFull(fr.br, body); err != nil {
 		return nil, unexpected(err)
 	}
-	return decode(body)
+	return decode(body, fr.maxGauges)
 }
 
 // unexpected turns io.EOF inside a frame into io.ErrUnexpectedEOF.

@@ -238,7 +238,7 @@ func FuzzDecode(f *testing.F) {
 		if wantErr == nil && !bytes.HasPrefix(bytes.TrimLeft(b, " \t\r\n"), []byte("{")) {
 			wantErr = errors.New("not an object")
 		}
-		got, err := decodeMessage(b)
+		got, err := decodeMessage(b, 0)
 		if (err == nil) != (wantErr == nil) {
 			t.Fatalf("decodeMessage(%q): %v; encoding/json: %v", b, err, wantErr)
 		}

@@ -14,8 +14,10 @@
 // publishes, cluster stats, and membership changes.
 //
 // Neither side trusts the other: a frame larger than MaxFrame, a frame that
-// is not a JSON object with a "t" field, or a peer that stops reading ends
-// the connection with an error, never a crash or a stall of the primary.
+// is not a JSON object with a "t" field, a worker over one of the limits
+// (MaxName, MaxText, MaxTopics, MaxTopicBytes, MaxGauges), or a peer that
+// stops reading ends the connection with an error, never a crash, a stall
+// or unbounded memory in the primary.
 package ipc
 
 import (
@@ -33,6 +35,24 @@ const (
 	// EnvFD names the environment variable holding the number of the
 	// worker's inherited IPC socket fd.
 	EnvFD = envvar.IPC
+)
+
+// Limits on what one worker may make the primary hold. A worker that goes
+// over one gets an error frame (code protocol_error) and its channel is
+// closed; a Go Client refuses or shortens what would go over before
+// sending it.
+const (
+	// MaxName is the longest "t" of an unknown kind, "type", "topic",
+	// "lang" and gauge name, in bytes.
+	MaxName = 1024
+	// MaxText is the longest "reason" and "error", in bytes.
+	MaxText = 4096
+	// MaxTopics is how many topics one worker may be subscribed to.
+	MaxTopics = 256
+	// MaxTopicBytes bounds the summed length of one worker's topics.
+	MaxTopicBytes = 64 << 10
+	// MaxGauges is the most gauges one heartbeat may carry.
+	MaxGauges = 1024
 )
 
 // Message kinds: the value of the "t" field.

@@ -19,6 +19,7 @@ type Set struct {
 	slots   int
 	ls      []*listener
 	closed  bool
+	serving []bool                     // by slot, as last told by Steer; nil before
 	bound   map[*os.File]unix.Sockaddr // by Repair: the address of each TCP socket seen listening
 }
 
@@ -30,6 +31,7 @@ type listener struct {
 	perSlot []*os.File // slot i's socket, when reuse
 	ep      endpoint   // reuse: address with the actual port, for new slots
 	unix    *unixFile  // socket file to remove on Close, or nil
+	steered bool       // a steering program is attached to the group
 }
 
 // Bind creates, binds and listens on a socket for every spec, in order.
@@ -144,10 +146,12 @@ func (s *Set) grow(l *listener, n int) error {
 	return nil
 }
 
-// shrink closes l's reuseport sockets of slots n and above.
+// shrink closes l's reuseport sockets of slots n and above, the highest
+// first, so that the kernel keeps every other socket at its index in the
+// group (see Steer).
 func (l *listener) shrink(n int) error {
 	var errs []error
-	for i := n; i < len(l.perSlot); i++ {
+	for i := len(l.perSlot) - 1; i >= n; i-- {
 		errs = append(errs, l.perSlot[i].Close())
 		l.perSlot[i] = nil
 	}
@@ -258,10 +262,12 @@ func (s *Set) Addrs() []string {
 
 // Resize sets the number of slots. With reuseport it creates sockets for
 // new slots, on the same ports, and closes those of slots >= slots (a
-// connection still queued on a closed socket is reset, so shrink only once
-// the slot's worker is gone). With shared sockets it does nothing. On
-// failure the sockets created by this call are closed and the error is a
-// *BindError.
+// connection still queued on a closed socket is reset, unless the kernel
+// migrates it with net.ipv4.tcp_migrate_req: steer connections away from
+// a slot, let its worker drain its queue, and shrink only once the worker
+// is gone). New slots are not serving for Steer. With shared sockets it
+// does nothing. On failure the sockets created by this call are closed and
+// the error is a *BindError.
 func (s *Set) Resize(slots int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -291,6 +297,10 @@ func (s *Set) Resize(slots int) error {
 		}
 	}
 	s.slots = slots
+	if s.serving != nil {
+		s.serving = append(s.serving, make([]bool, max(0, slots-len(s.serving)))...)[:slots]
+	}
+	errs = append(errs, s.steerAll())
 	return errors.Join(errs...)
 }
 

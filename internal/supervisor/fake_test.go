@@ -108,6 +108,15 @@ func (c *fakeClock) Advance(d time.Duration) {
 	}
 }
 
+// Stall moves the clock d forward without firing anything, as if the
+// process had been stopped: the next Advance fires what fell due
+// meanwhile, late.
+func (c *fakeClock) Stall(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
 // pending returns how many callbacks are waiting.
 func (c *fakeClock) pending() int {
 	c.mu.Lock()
@@ -228,6 +237,11 @@ type fakeProc struct {
 	signals []syscall.Signal
 	kills   int
 	exited  bool
+	// left, when set by leaveTree, is the rest of the process's tree: it
+	// runs after the process exits until the test ends it or a Kill does.
+	left     chan struct{}
+	leftOnce sync.Once
+	treeSig  []syscall.Signal // signals EndTree sent to the rest
 }
 
 func (p *fakeProc) Pid() int { return p.pid }
@@ -254,7 +268,41 @@ func (p *fakeProc) Kill() error {
 	p.kills++
 	p.mu.Unlock()
 	p.exit(Exit{Code: -1, Signal: "SIGKILL"})
+	p.endLeft()
 	return nil
+}
+
+// leaveTree makes the process leave descendants behind when it exits.
+func (p *fakeProc) leaveTree() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.left = make(chan struct{})
+}
+
+// endLeft ends the descendants the process left, if any.
+func (p *fakeProc) endLeft() {
+	p.mu.Lock()
+	left := p.left
+	p.mu.Unlock()
+	if left != nil {
+		p.leftOnce.Do(func() { close(left) })
+	}
+}
+
+func (p *fakeProc) EndTree(sig syscall.Signal) <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.left == nil {
+		return closedChan
+	}
+	p.treeSig = append(p.treeSig, sig)
+	return p.left
+}
+
+func (p *fakeProc) getTreeSignals() []syscall.Signal {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.treeSig)
 }
 
 func (p *fakeProc) Wait() Exit { return <-p.exitc }

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/herd-cluster/herd/internal/envvar"
+	"github.com/herd-cluster/herd/internal/proctree"
 )
 
 // Sockets is what the launcher needs of the primary's listening sockets.
@@ -49,12 +50,27 @@ type ExecLauncher struct {
 	Channel func(slot, gen int) (f *os.File, started func(pid int), err error)
 	// Spawner starts the processes.
 	Spawner *Spawner
+	// Trees, if set, follows each worker's descendants (its cgroup, or its
+	// process group and marked orphans) so none outlives it; nil tracks
+	// the process group only.
+	Trees *proctree.Trees
 }
 
 var _ Launcher = (*ExecLauncher)(nil)
 
-// Launch starts the worker of slot.
+// Launch starts the worker of slot. When the primary is out of
+// descriptors, it releases the spawner's reserve and tries once more, then
+// takes the reserve back as far as it can.
 func (l *ExecLauncher) Launch(slot, gen, count int) (Process, error) {
+	proc, err := l.launch(slot, gen, count)
+	if err != nil && fdShortage(err) && l.Spawner.releaseReserve() {
+		proc, err = l.launch(slot, gen, count)
+		l.Spawner.retakeReserve()
+	}
+	return proc, err
+}
+
+func (l *ExecLauncher) launch(slot, gen, count int) (Process, error) {
 	var files []*os.File
 	var names []string
 	if l.Sockets != nil {
@@ -75,24 +91,24 @@ func (l *ExecLauncher) Launch(slot, gen, count int) (Process, error) {
 		spec.Env = append(spec.Env, envvar.IPC+"="+strconv.Itoa(3+len(spec.Files)-1))
 		started = fn
 	}
-	var readers [2]*os.File
-	if l.Capture != nil {
-		for i, w := range []**os.File{&spec.Stdout, &spec.Stderr} {
-			r, wr, err := os.Pipe()
-			if err != nil {
-				closeAll(readers[:]...)
-				closeAll(spec.Stdout, spec.Stderr)
-				return nil, err
-			}
-			readers[i], *w = r, wr
-		}
-	} else {
-		spec.Stdout, spec.Stderr = os.Stdout, os.Stderr
+	readers, err := l.output(&spec)
+	if err != nil {
+		started(0)
+		return nil, err
 	}
+	tree, err := l.Trees.New(slot, gen)
+	if err != nil {
+		closeAll(readers[:]...)
+		closeAll(spec.Stdout, spec.Stderr)
+		started(0)
+		return nil, fmt.Errorf("worker cgroup: %w", err)
+	}
+	spec.Tree = tree
 	proc, err := l.Spawner.Start(spec)
 	if err != nil {
 		closeAll(readers[:]...)
 		started(0)
+		tree.Abandon()
 		return nil, err
 	}
 	started(proc.Pid())
@@ -104,6 +120,26 @@ func (l *ExecLauncher) Launch(slot, gen, count int) (Process, error) {
 		}
 	}
 	return proc, nil
+}
+
+// output sets the worker's stdout and stderr: pipes whose read ends it
+// returns for Capture, or the primary's own.
+func (l *ExecLauncher) output(spec *ProcSpec) ([2]*os.File, error) {
+	var readers [2]*os.File
+	if l.Capture == nil {
+		spec.Stdout, spec.Stderr = os.Stdout, os.Stderr
+		return readers, nil
+	}
+	for i, w := range []**os.File{&spec.Stdout, &spec.Stderr} {
+		r, wr, err := os.Pipe()
+		if err != nil {
+			closeAll(readers[:]...)
+			closeAll(spec.Stdout, spec.Stderr)
+			return readers, err
+		}
+		readers[i], *w = r, wr
+	}
+	return readers, nil
 }
 
 // Resize passes the new number of slots on to the sockets.
@@ -149,7 +185,7 @@ func BaseEnv(environ, extra []string) []string {
 		envvar.PrimaryPID: true, envvar.Port: true, envvar.Name: true,
 		envvar.ListenFDs: true, envvar.ListenFDNames: true, envvar.ListenPID: true,
 		envvar.NotifySocket: true, envvar.WatchdogUSec: true, envvar.WatchdogPID: true,
-		envvar.Shim: true, envvar.IPC: true,
+		envvar.Shim: true, envvar.IPC: true, envvar.Keeper: true,
 		envvar.ClusterIndex: true, envvar.ClusterTotal: true, envvar.ClusterEpoch: true,
 	}
 	var env []string

@@ -29,9 +29,13 @@ func (p *Pool) beginShutdown(reason string) {
 	}
 }
 
-// killAll sends SIGKILL to every worker at once.
+// killAll sends SIGKILL to every worker, and to what exited workers left,
+// at once.
 func (p *Pool) killAll() {
 	for _, w := range p.byPID {
+		_ = w.proc.Kill()
+	}
+	for w := range p.ending {
 		_ = w.proc.Kill()
 	}
 }
@@ -78,7 +82,7 @@ func (p *Pool) scale(n int) error {
 			// Scaled away and back before its worker left: start anew
 			// once it is gone.
 			s.removing = false
-			if w := s.cur; w != nil {
+			if w := s.cur; w != nil && w.stopping {
 				w.stopReason = "restart"
 			}
 		}
@@ -88,6 +92,7 @@ func (p *Pool) scale(n int) error {
 			_, _ = p.startWorker(s, "scale") // a failure is handled as a crash
 		}
 	}
+	var removed []*slot
 	for _, s := range p.slots[n:] {
 		if s.removing {
 			continue
@@ -95,10 +100,15 @@ func (p *Pool) scale(n int) error {
 		s.removing = true
 		stopTimer(&s.respawn)
 		p.dropFromRollout(s)
-		for _, w := range []*worker{s.cur, s.next} {
-			if w != nil {
-				p.stopWorker(w, "scale")
-			}
+		if s.next != nil {
+			p.stopWorker(s.next, "scale")
+		}
+		removed = append(removed, s)
+	}
+	p.steer() // no new connection reaches the removed slots from now on
+	for _, s := range removed {
+		if s.cur != nil {
+			p.stopWhenDrained(s.cur, "scale")
 		}
 	}
 	p.dropRemovedSlots()

@@ -23,11 +23,17 @@ type Process interface {
 	Pid() int
 	// Signal sends sig to the worker process.
 	Signal(sig syscall.Signal) error
-	// Kill sends SIGKILL to the worker and every process in its group.
+	// Kill sends SIGKILL to the worker and every process of its tree (its
+	// process group, or its cgroup).
 	Kill() error
-	// Wait blocks until the process has exited and its output is read, and
-	// returns how it ended. The pool calls it once.
+	// Wait blocks until the process has exited, and returns how it ended.
+	// It is told by the process itself, never by its output pipes, which a
+	// descendant may hold open. The pool calls it once.
 	Wait() Exit
+	// EndTree is called once Wait has returned: it sends sig to the
+	// processes the worker left (its descendants), and returns a channel
+	// closed once none is left. Kill kills them.
+	EndTree(sig syscall.Signal) <-chan struct{}
 }
 
 // Exit is how a process ended.
@@ -55,12 +61,21 @@ type Pool struct {
 	exitErr   error
 	counts    counters
 	hungTimer timer
+	// confirmTimer takes a second look at workers found silent.
+	confirmTimer timer
 
 	recycles  []*slot // waiting for their recycle
 	recycling *slot   // whose replacement is starting
 
 	scaler  scaler
 	cluster *ClusterView // this node's share of a multi-node cluster
+
+	serving  []bool // the slots last told to the launcher's steering
+	steerBuf []bool
+
+	// ending holds the workers whose main process exited while processes
+	// they started still run, with the timer that kills those.
+	ending map[*worker]timer
 }
 
 type counters struct {
@@ -70,8 +85,9 @@ type counters struct {
 }
 
 type shutdown struct {
-	done chan struct{} // closed when no worker is left
-	kill timer
+	done  chan struct{} // closed when no worker is left
+	kill  timer
+	force bool // every process is killed at once
 }
 
 // New returns a pool that starts its workers through l.
@@ -90,6 +106,7 @@ func newPool(cfg Config, l Launcher, c clock) *Pool {
 		inbox:   make(chan func(), 64),
 		stopped: make(chan struct{}),
 		byPID:   make(map[int]*worker),
+		ending:  make(map[*worker]timer),
 		counts:  counters{byReason: make(map[string]uint64)},
 	}
 }
@@ -109,12 +126,13 @@ func (p *Pool) Run(ctx context.Context) error {
 	}
 	p.startInitial(0)
 	if p.cfg.Heartbeat > 0 {
-		p.hungTimer = p.after(p.cfg.Heartbeat/2, p.checkHung)
+		p.scheduleHungCheck()
 	}
 	defer stopTimer(&p.hungTimer)
+	defer stopTimer(&p.confirmTimer)
 	ctxDone := ctx.Done()
 	for {
-		if p.shutdown != nil && len(p.byPID) == 0 {
+		if p.shutdown != nil && len(p.byPID) == 0 && len(p.ending) == 0 {
 			stopTimer(&p.shutdown.kill)
 			p.emit(Event{Type: EventShutdown, Slot: -1})
 			return p.exitErr
@@ -122,6 +140,7 @@ func (p *Pool) Run(ctx context.Context) error {
 		select {
 		case f := <-p.inbox:
 			f()
+			p.steer()
 		case <-ctxDone:
 			ctxDone = nil
 			p.beginShutdown("context done")
@@ -194,6 +213,7 @@ func (p *Pool) Shutdown(force bool) {
 	_ = p.post(func() {
 		p.beginShutdown("requested")
 		if force {
+			p.shutdown.force = true
 			p.killAll()
 		}
 	})
@@ -211,6 +231,10 @@ func (p *Pool) ShutdownWithin(timeout time.Duration) {
 					_ = w.proc.Kill()
 				}
 			})
+		}
+		for w, t := range p.ending {
+			t.Stop()
+			p.ending[w] = p.after(timeout, func() { p.killTree(w) })
 		}
 	})
 }

@@ -306,6 +306,7 @@ func TestCrashProtection(t *testing.T) {
 		})
 		h.ready(h.proc(1, 1))
 		for gen := 1; gen <= 6; gen++ {
+			h.ready(h.proc(0, gen)) // else the never-ready rule applies
 			h.advance(5 * time.Second)
 			h.crash(h.proc(0, gen))
 			if ws := h.slotStats(0); ws.CrashCount > 2 || ws.Status == StatusDisabled {

@@ -4,12 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"runtime"
+	"sync"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/herd-cluster/herd/internal/proctree"
 )
 
 // ProcSpec says how to start one worker process.
@@ -20,23 +21,43 @@ type ProcSpec struct {
 	Dir  string
 	// Files become fds 3, 4, … of the worker.
 	Files []*os.File
-	// Stdout and Stderr are the write ends the worker's output goes to;
-	// Start closes the primary's copies once the process has them.
+	// Stdout and Stderr are the write ends the worker's output goes to
+	// (nil: /dev/null); Start closes the primary's copies once the process
+	// has them.
 	Stdout, Stderr *os.File
+	// Tree, if set, follows the worker's descendants; the worker starts in
+	// its cgroup when it has one.
+	Tree *proctree.Tree
 }
+
+// reserveFDs is how many descriptors the spawner keeps open in reserve:
+// enough for one start (the output pipes, the IPC channel, the pidfd, the
+// fork's own error pipe) when every other descriptor is taken, for
+// instance by a flood of connections to the control API.
+const reserveFDs = 16
 
 // Spawner starts processes from one OS thread that stays locked for its
 // whole life. Linux sends a child's PR_SET_PDEATHSIG when the *thread* that
 // forked it exits, and Go may end an idle thread; forking from a locked
 // thread that never exits makes Pdeathsig mean "when the primary dies".
 type Spawner struct {
-	reqs chan func()
-	done chan struct{}
+	reqs    chan func()
+	done    chan struct{}
+	devNull *os.File // every worker's stdin
+
+	mu      sync.Mutex
+	reserve []*os.File
 }
 
-// NewSpawner starts the spawning thread; Close ends it.
-func NewSpawner() *Spawner {
-	s := &Spawner{reqs: make(chan func()), done: make(chan struct{})}
+// NewSpawner starts the spawning thread and takes the descriptor reserve;
+// Close ends it.
+func NewSpawner() (*Spawner, error) {
+	devNull, err := os.Open(os.DevNull)
+	if err != nil {
+		return nil, err
+	}
+	s := &Spawner{reqs: make(chan func()), done: make(chan struct{}), devNull: devNull}
+	s.retakeReserve()
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread ends with it
 		defer close(s.done)
@@ -44,7 +65,7 @@ func NewSpawner() *Spawner {
 			f()
 		}
 	}()
-	return s
+	return s, nil
 }
 
 // Close ends the spawning thread. Processes it started get their Pdeathsig
@@ -52,90 +73,111 @@ func NewSpawner() *Spawner {
 func (s *Spawner) Close() {
 	close(s.reqs)
 	<-s.done
+	s.devNull.Close()
+	s.mu.Lock()
+	closeAll(s.reserve...)
+	s.reserve = nil
+	s.mu.Unlock()
+}
+
+// releaseReserve closes the reserved descriptors so a start can use them;
+// it reports whether there were any.
+func (s *Spawner) releaseReserve() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	closeAll(s.reserve...)
+	n := len(s.reserve)
+	s.reserve = nil
+	return n > 0
+}
+
+// retakeReserve reopens the reserve, as far as descriptors are free.
+func (s *Spawner) retakeReserve() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.reserve) < reserveFDs {
+		f, err := os.Open(os.DevNull)
+		if err != nil {
+			return
+		}
+		s.reserve = append(s.reserve, f)
+	}
+}
+
+// forkExec starts the process from the spawning thread.
+func (s *Spawner) forkExec(spec ProcSpec, attr *syscall.ProcAttr) (pid int, err error) {
+	done := make(chan struct{})
+	s.reqs <- func() {
+		defer close(done)
+		pid, err = syscall.ForkExec(spec.Path, spec.Args, attr)
+	}
+	<-done
+	runtime.KeepAlive(spec)
+	return pid, err
+}
+
+// cgroupRefused reports whether a start into a cgroup failed for the
+// cgroup's sake: a kernel without clone3 or CLONE_INTO_CGROUP, no right to
+// move a process there, or a cgroup that cannot hold processes.
+func cgroupRefused(err error) bool {
+	for _, e := range []error{syscall.ENOSYS, syscall.E2BIG, syscall.EINVAL, syscall.EACCES, syscall.EPERM, syscall.EBUSY, syscall.EOPNOTSUPP} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
 }
 
 // Start starts spec as a new process group, with SIGKILL as its parent-death
-// signal.
+// signal, and a pidfd to learn its exit from.
 func (s *Spawner) Start(spec ProcSpec) (*OSProcess, error) {
-	cmd := &exec.Cmd{
-		Path:       spec.Path,
-		Args:       spec.Args,
-		Env:        spec.Env,
-		Dir:        spec.Dir,
-		ExtraFiles: spec.Files,
-		Stdout:     spec.Stdout,
-		Stderr:     spec.Stderr,
-		SysProcAttr: &syscall.SysProcAttr{
-			Setpgid:   true,
-			Pdeathsig: syscall.SIGKILL,
-		},
-	}
-	errc := make(chan error, 1)
-	s.reqs <- func() { errc <- cmd.Start() }
-	err := <-errc
-	for _, f := range []*os.File{spec.Stdout, spec.Stderr} {
-		if f != nil {
-			f.Close()
+	defer func() {
+		for _, f := range []*os.File{spec.Stdout, spec.Stderr} {
+			if f != nil && f != os.Stdout && f != os.Stderr {
+				f.Close()
+			}
 		}
+	}()
+	files := []uintptr{s.devNull.Fd(), s.devNull.Fd(), s.devNull.Fd()}
+	if spec.Stdout != nil {
+		files[1] = spec.Stdout.Fd()
+	}
+	if spec.Stderr != nil {
+		files[2] = spec.Stderr.Fd()
+	}
+	for _, f := range spec.Files {
+		files = append(files, f.Fd()) // Fd makes it blocking, as workers expect
+	}
+	pidfd := -1
+	sys := &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL, PidFD: &pidfd}
+	if fd := spec.Tree.CgroupFD(); fd >= 0 {
+		sys.UseCgroupFD, sys.CgroupFD = true, fd
+	}
+	attr := &syscall.ProcAttr{Dir: spec.Dir, Env: spec.Env, Files: files, Sys: sys}
+	pid, err := s.forkExec(spec, attr)
+	if err != nil && sys.UseCgroupFD && cgroupRefused(err) {
+		// The kernel would not start it in its cgroup (clone3 refused,
+		// or the cgroup takes no process): run it tracked by its
+		// process group rather than not at all.
+		spec.Tree.DropCgroup(err)
+		sys.UseCgroupFD, sys.CgroupFD = false, 0
+		pid, err = s.forkExec(spec, attr)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", spec.Path, err)
 	}
-	return &OSProcess{cmd: cmd}, nil
-}
-
-// OSProcess is a started worker process.
-type OSProcess struct {
-	cmd *exec.Cmd
-	// drained, when set, is waited for (briefly) after the process exits, so
-	// the last lines it wrote are read before the exit is reported.
-	drained []<-chan struct{}
-}
-
-var _ Process = (*OSProcess)(nil)
-
-// Pid returns the process id.
-func (p *OSProcess) Pid() int { return p.cmd.Process.Pid }
-
-// Signal sends sig to the process.
-func (p *OSProcess) Signal(sig syscall.Signal) error {
-	return unix.Kill(p.Pid(), sig)
-}
-
-// Kill sends SIGKILL to the process and to its process group, so that
-// nothing it started outlives it.
-func (p *OSProcess) Kill() error {
-	err := unix.Kill(-p.Pid(), syscall.SIGKILL)
-	if kerr := unix.Kill(p.Pid(), syscall.SIGKILL); err != nil && kerr == nil {
-		err = nil
-	}
-	if errors.Is(err, syscall.ESRCH) {
-		return nil
-	}
-	return err
-}
-
-// drainWait bounds how long an exit report waits for the output pipes.
-const drainWait = 250 * time.Millisecond
-
-// Wait waits for the process and its output, and reports how it ended.
-func (p *OSProcess) Wait() Exit {
-	err := p.cmd.Wait()
-	t := time.NewTimer(drainWait)
-	defer t.Stop()
-	for _, c := range p.drained {
-		select {
-		case <-c:
-		case <-t.C:
+	p := &OSProcess{pid: pid, tree: spec.Tree, killed: make(chan struct{})}
+	if pidfd >= 0 {
+		// Non-blocking, the pidfd joins Go's netpoller: waiting for the
+		// exit parks no thread.
+		if err := unix.SetNonblock(pidfd, true); err != nil {
+			unix.Close(pidfd)
+		} else {
+			p.pidfd = os.NewFile(uintptr(pidfd), fmt.Sprintf("pidfd %d", pid))
 		}
 	}
-	var ee *exec.ExitError
-	if err != nil && !errors.As(err, &ee) {
-		return Exit{Code: -1, Signal: err.Error()}
+	if spec.Tree != nil {
+		spec.Tree.Started(pid)
 	}
-	ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus)
-	if ok && ws.Signaled() {
-		return Exit{Code: -1, Signal: unix.SignalName(ws.Signal())}
-	}
-	return Exit{Code: p.cmd.ProcessState.ExitCode()}
+	return p, nil
 }

@@ -161,45 +161,6 @@ func (p *Pool) rand(n int64) int64 {
 	return rand.Int64N(n)
 }
 
-// checkHung replaces the ready workers that missed two heartbeats, then
-// schedules the next check.
-func (p *Pool) checkHung() {
-	hb := p.cfg.Heartbeat
-	now := p.clock.Now()
-	for _, w := range p.byPID {
-		if !w.ready || w.stopping || w.hung || now.Sub(w.lastBeat) <= 2*hb {
-			continue
-		}
-		p.onHung(w, now.Sub(w.lastBeat))
-	}
-	if p.shutdown == nil {
-		p.hungTimer = p.after(hb/2, p.checkHung)
-	}
-}
-
-// onHung starts a replacement for the hung worker w and kills w once it is
-// ready, or after two heartbeat intervals at the latest.
-func (p *Pool) onHung(w *worker, silent time.Duration) {
-	s := w.slot
-	w.hung = true
-	p.emit(Event{Type: EventHung, Slot: s.id, PID: w.pid, Gen: w.gen,
-		Reason: fmt.Sprintf("no heartbeat for %s", silent.Round(time.Millisecond))})
-	if s.cur == w && s.next == nil && !s.removing && p.shutdown == nil {
-		s.replaceReason = "hung"
-		_, _ = p.startWorker(s, "hung") // a failure is handled as a crash
-	}
-	w.killTimer = p.after(2*p.cfg.Heartbeat, func() { p.killHung(w) })
-}
-
-// killHung kills a hung worker; its exit is not counted as a crash again.
-func (p *Pool) killHung(w *worker) {
-	if p.byPID[w.pid] != w {
-		return
-	}
-	w.stopping, w.stopReason = true, "hung"
-	_ = w.proc.Kill()
-}
-
 // retire takes the old worker of a slot out once its replacement is ready.
 func (p *Pool) retire(old *worker, reason string) {
 	if reason == "hung" || old.hung {

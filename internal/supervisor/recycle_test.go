@@ -94,7 +94,9 @@ func TestRecycle(t *testing.T) {
 	t.Run("a rollout drops queued recycles", func(t *testing.T) {
 		h := start(t, func(c *Config) { c.StartupDelay = 0; c.MemoryLimit = 1000 })
 		h.readyAll()
-		h.p.ReportUsage(map[int]Usage{h.proc(0, 1).pid: {RSS: 2000}, h.proc(1, 1).pid: {RSS: 2000}})
+		// Slot 0 first: within one report the order is a map's.
+		h.p.ReportUsage(map[int]Usage{h.proc(0, 1).pid: {RSS: 2000}})
+		h.p.ReportUsage(map[int]Usage{h.proc(1, 1).pid: {RSS: 2000}})
 		h.settle()
 		done := h.restart(-1)
 		h.ready(h.proc(0, 3)) // gen 2 was the recycle, superseded by the rollout
@@ -143,7 +145,7 @@ func TestHung(t *testing.T) {
 		h := start(t, func(c *Config) { c.Workers = 1; c.Heartbeat = time.Second })
 		old := h.proc(0, 1)
 		h.ready(old)
-		h.advance(2500 * time.Millisecond)
+		h.advance(2500*time.Millisecond + hungConfirm(time.Second))
 		h.rec.waitFor(t, "hung", is(EventHung))
 		h.advance(2 * time.Second)
 		if old.getKills() != 1 {

@@ -86,7 +86,7 @@ func (p *Pool) rolloutStep() {
 		s := r.queue[0]
 		r.queue = r.queue[1:]
 		if s.disabled {
-			s.disabled, s.crashTimes, s.consecutive = false, nil, 0
+			s.enable()
 			p.cfg.Logger.Info("slot enabled again by a restart", "slot", s.id)
 		}
 		if s.next != nil {

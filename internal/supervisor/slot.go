@@ -25,6 +25,9 @@ type slot struct {
 
 	crashTimes  []time.Time // within the crash window
 	consecutive int         // crashes since the last healthy run
+	unready     int         // workers in a row that failed before they were ready
+	quickStops  int         // self-stops in a row without a worker serving long
+	shortages   int         // starts in a row that failed for want of resources
 	crashes     int
 	lastExit    Exit
 }
@@ -64,6 +67,10 @@ func (p *Pool) startWorker(s *slot, reason string) (*worker, error) {
 	s.crashed = false
 	s.gen++
 	proc, err := p.launch.Launch(s.id, s.gen, p.liveSlots())
+	if err != nil && resourceShortage(err) {
+		p.startShortOfResources(s, err)
+		return nil, err
+	}
 	if err != nil {
 		p.cfg.Logger.Error("worker failed to start", "slot", s.id, "gen", s.gen, "err", err)
 		p.emit(Event{Type: EventExited, Slot: s.id, Gen: s.gen, Crash: true, Status: -1, Reason: "start failed", Err: err})
@@ -74,6 +81,7 @@ func (p *Pool) startWorker(s *slot, reason string) (*worker, error) {
 		}
 		return nil, err
 	}
+	s.shortages = 0
 	w := &worker{slot: s, gen: s.gen, proc: proc, pid: proc.Pid(), started: p.clock.Now()}
 	p.byPID[w.pid] = w
 	p.counts.spawned++
@@ -82,7 +90,7 @@ func (p *Pool) startWorker(s *slot, reason string) (*worker, error) {
 		p.counts.byReason[restartReason(reason)]++
 	}
 	if p.cfg.ReadyByNotify {
-		w.readyTimer = p.after(p.cfg.ReadyTimeout, func() { p.onReadyTimeout(w) })
+		p.armReadyTimeout(w, p.cfg.ReadyTimeout)
 	} else {
 		w.readyTimer = p.after(p.cfg.ReadyDelay, func() { p.markReady(w) })
 	}
@@ -100,13 +108,25 @@ func (p *Pool) startWorker(s *slot, reason string) (*worker, error) {
 	return w, nil
 }
 
+// armReadyTimeout kills w if it is not ready within d.
+func (p *Pool) armReadyTimeout(w *worker, d time.Duration) {
+	due := p.clock.Now().Add(d)
+	w.readyTimer = p.after(d, func() { p.onReadyTimeout(w, due) })
+}
+
 // onReadyTimeout kills a worker that did not become ready in time; its exit
-// counts as a crash.
-func (p *Pool) onReadyTimeout(w *worker) {
+// counts as a crash. A timeout that fires late, the primary having been
+// stopped meanwhile, first gives back the time it lost: a READY=1 may be
+// waiting in the socket.
+func (p *Pool) onReadyTimeout(w *worker, due time.Time) {
 	if w.ready || w.stopping || p.byPID[w.pid] != w {
 		return
 	}
-	p.cfg.Logger.Error("worker not ready in time, killing it", "slot", w.slot.id, "pid", w.pid, "timeout", p.cfg.ReadyTimeout)
+	if late := p.clock.Now().Sub(due); late > stallThreshold {
+		p.armReadyTimeout(w, min(late, p.cfg.ReadyTimeout))
+		return
+	}
+	p.cfg.Logger.Error("worker not ready in time, killing it: "+readyTimeoutHint, "slot", w.slot.id, "pid", w.pid, "timeout", p.cfg.ReadyTimeout)
 	p.emit(Event{Type: EventReadyTimeout, Slot: w.slot.id, PID: w.pid, Gen: w.gen})
 	w.readyFailed = true
 	_ = w.proc.Kill()
@@ -120,6 +140,7 @@ func (p *Pool) markReady(w *worker) {
 	stopTimer(&w.readyTimer)
 	w.ready = true
 	w.readyAt = p.clock.Now()
+	w.slot.unready = 0
 	p.everReady = true
 	p.armWorker(w)
 	p.emit(Event{Type: EventReady, Slot: w.slot.id, PID: w.pid, Gen: w.gen})
@@ -188,20 +209,9 @@ func (p *Pool) onExit(w *worker, exit Exit) {
 	stopTimer(&w.ageTimer)
 	s := w.slot
 	s.lastExit = exit
-	crash := !w.stopping || w.readyFailed
-	reason := w.stopReason
-	if w.hung && !crash {
-		reason = "hung"
-	}
-	if crash && w.selfStop && exit.Code == 0 && !w.readyFailed {
-		crash, reason = false, "worker stopped itself"
-	}
-	if w.readyFailed {
-		reason = "not ready in time"
-	} else if crash {
-		reason = "crash"
-	}
+	crash, reason := p.exitKind(w, exit)
 	p.emit(Event{Type: EventExited, Slot: s.id, PID: w.pid, Gen: w.gen, Status: exit.Code, Signal: exit.Signal, Crash: crash, Reason: reason})
+	p.endTree(w)
 	if s.next == w && !w.ready {
 		p.recycleEnded(s, true)
 	}
@@ -234,7 +244,7 @@ func (p *Pool) onExit(w *worker, exit Exit) {
 		p.afterCrash(s, p.clock.Now(), w)
 		return
 	}
-	if s.cur == nil && s.next == nil && (w.stopReason == "restart" || w.selfStop) {
+	if s.cur == nil && s.next == nil && (w.stopReason == "restart" || w.selfStop && !crash) {
 		_, _ = p.startWorker(s, "respawn") // a failure is handled as a crash
 	}
 }
@@ -246,16 +256,7 @@ func (p *Pool) afterCrash(s *slot, now time.Time, w *worker) {
 		s.consecutive = 0
 	}
 	s.consecutive++
-	s.crashTimes = append(s.crashTimes, now)
-	cut := 0
-	for cut < len(s.crashTimes) && now.Sub(s.crashTimes[cut]) > p.cfg.CrashWindow {
-		cut++
-	}
-	s.crashTimes = s.crashTimes[cut:]
-	if len(s.crashTimes) > p.cfg.MaxCrashes {
-		s.disabled = true
-		p.emit(Event{Type: EventDisabled, Slot: s.id, Gen: s.gen, Reason: fmt.Sprintf("%d crashes within %s", len(s.crashTimes), p.cfg.CrashWindow)})
-		p.checkHopeless()
+	if p.countCrash(s, now, w) {
 		return
 	}
 	if !p.cfg.Respawn {
