@@ -184,6 +184,9 @@ func (f *clusterFlags) runConfig(cmd *cobra.Command, args []string) (herd.Config
 		}
 		return herd.Config{}, &execError{err}
 	}
+	for _, msg := range serverWarnings(cfg) {
+		cfg.Logger.Warn(msg)
+	}
 	return cfg, nil
 }
 
