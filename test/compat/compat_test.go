@@ -63,6 +63,7 @@ func checkServer(t *testing.T, s server) {
 
 	checkKills(t, c, s, res)
 	checkStop(t, c, res)
+	res.ShutSocket = strings.Contains(c.out.String(), "it listens again")
 }
 
 // loadName names the two wrk runs, keep-alive and one request per

@@ -19,7 +19,8 @@ type result struct {
 	WorkerRespawn   time.Duration
 	MasterRespawn   time.Duration // zero: the server has no master of its own
 	Stopped         bool
-	Left            int // processes left after herd stop
+	Left            int  // processes left after herd stop
+	ShutSocket      bool // a worker shut the shared socket down and herd made it listen again
 }
 
 // results collects the results of a run.
@@ -57,12 +58,12 @@ func (rs *results) write() error {
 	fmt.Fprintf(&b, "# herd compatibility suite, %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	fmt.Fprintf(&b, "2 workers; one `herd reload` during %v of wrk -t%s -c%s (keep-alive, then `Connection: close`).\n\n",
 		wrkDuration, wrkThreads, wrkConnections)
-	b.WriteString("| server | variant | serves | reload, keep-alive | reload, Connection: close | bound | kill -9 worker → new | kill -9 master → new | left after stop |\n")
-	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	b.WriteString("| server | variant | serves | reload, keep-alive | reload, Connection: close | bound | kill -9 worker → new | kill -9 master → new | left after stop | shut socket down |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range rs.list {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d / %d | %s | %s | %s |\n",
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %d / %d | %s | %s | %s | %s |\n",
 			r.Server, r.Variant, yes(r.Serves), loadCell(r.Serves, r.Loads[0]), loadCell(r.Serves, r.Loads[1]),
-			r.Bound[0], r.Bound[1], dur(r.WorkerRespawn), dur(r.MasterRespawn), leftCell(r))
+			r.Bound[0], r.Bound[1], dur(r.WorkerRespawn), dur(r.MasterRespawn), leftCell(r), yes(r.ShutSocket))
 	}
 	b.WriteString("\nRecipes:\n\n")
 	for _, r := range rs.list {
@@ -70,6 +71,9 @@ func (rs *results) write() error {
 	}
 	path := reportPath()
 	fmt.Fprintf(os.Stderr, "compat report: %s\n", path)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 

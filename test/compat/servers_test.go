@@ -137,27 +137,9 @@ var servers = []server{
 			return recipe{argv: []string{"puma", "-C", "puma.rb", "config.ru"},
 				flags: []string{"--dir", apps(t), "--ready", "notify"}}
 		}},
-	{name: "uwsgi", variant: "plain", master: true, bound: [2]int{40, 30},
-		setup: func(t *testing.T, dir, addr string) recipe {
-			need(t, "uwsgi", "Debian package uwsgi-core")
-			needFile(t, "/usr/lib/uwsgi/plugins/python3_plugin.so", "Debian package uwsgi-plugin-python3")
-			return recipe{argv: []string{"uwsgi", "--plugin", "python3", "--master", "--processes", "1",
-				"--protocol", "http", "--add-header", "Connection: close", "--wsgi-file", "wsgi.py", "--die-on-term"},
-				flags: []string{"--dir", apps(t)}}
-		}},
-	{name: "lighttpd", variant: "plain", bound: [2]int{40, 30},
-		setup: func(t *testing.T, dir, addr string) recipe {
-			need(t, "lighttpd", "Debian package lighttpd")
-			conf := writeConf(t, dir, "lighttpd.conf", lighttpdConf, addr)
-			return recipe{argv: []string{"lighttpd", "-D", "-f", conf}, flags: []string{"--stop-signal", "INT"}}
-		}},
-	{name: "nginx", variant: "plain", master: true, bound: [2]int{40, 30},
-		setup: func(t *testing.T, dir, addr string) recipe {
-			need(t, "nginx", "Debian package nginx-light")
-			conf := writeConf(t, dir, "nginx.conf", nginxConf, addr)
-			return recipe{argv: []string{"nginx", "-p", dir, "-c", conf, "-e", "stderr"},
-				env: []string{"NGINX=3;"}, flags: []string{"--stop-signal", "QUIT"}}
-		}},
+	uwsgiServer(false), uwsgiServer(true),
+	lighttpdServer(false), lighttpdServer(true),
+	nginxServer(false), nginxServer(true),
 	{name: "go-systemd", variant: "plain", bound: [2]int{40, 30},
 		setup: func(t *testing.T, dir, addr string) recipe {
 			return recipe{argv: []string{selfExe(t)}, env: []string{appSwitch + "=plain"}}
@@ -252,4 +234,65 @@ func writeConf(t *testing.T, dir, name, tmpl, addr string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// uwsgiServer is uWSGI's recipe; graceful makes SIGTERM a graceful stop
+// (uWSGI 2.0 reloads on SIGTERM, or with --die-on-term dies at once).
+func uwsgiServer(graceful bool) server {
+	s := server{name: "uwsgi", variant: "plain", master: true, bound: [2]int{40, 30}}
+	if graceful {
+		s.variant, s.bound = "graceful", [2]int{0, 0}
+	}
+	s.setup = func(t *testing.T, dir, addr string) recipe {
+		need(t, "uwsgi", "Debian package uwsgi-core")
+		needFile(t, "/usr/lib/uwsgi/plugins/python3_plugin.so", "Debian package uwsgi-plugin-python3")
+		argv := []string{"uwsgi", "--plugin", "python3", "--master", "--processes", "1",
+			"--protocol", "http", "--add-header", "Connection: close", "--wsgi-file", "wsgi.py"}
+		if graceful {
+			argv = append(argv, "--hook-master-start", "unix_signal:15 gracefully_kill_them_all")
+		} else {
+			argv = append(argv, "--die-on-term")
+		}
+		return recipe{argv: argv, flags: []string{"--dir", apps(t)}}
+	}
+	return s
+}
+
+// lighttpdServer is lighttpd's recipe; noKeepAlive turns keep-alive off,
+// since lighttpd closes idle keep-alive connections when it stops.
+func lighttpdServer(noKeepAlive bool) server {
+	s := server{name: "lighttpd", variant: "plain", bound: [2]int{40, 30}}
+	if noKeepAlive {
+		s.variant, s.bound = "no-keep-alive", [2]int{0, 0}
+	}
+	s.setup = func(t *testing.T, dir, addr string) recipe {
+		need(t, "lighttpd", "Debian package lighttpd")
+		conf := lighttpdConf
+		if noKeepAlive {
+			conf += "server.max-keep-alive-requests = 0\n"
+		}
+		path := writeConf(t, dir, "lighttpd.conf", conf, addr)
+		return recipe{argv: []string{"lighttpd", "-D", "-f", path}, flags: []string{"--stop-signal", "INT"}}
+	}
+	return s
+}
+
+// nginxServer is nginx's recipe; noKeepAlive turns keep-alive off, since
+// nginx closes idle keep-alive connections when it stops.
+func nginxServer(noKeepAlive bool) server {
+	s := server{name: "nginx", variant: "plain", master: true, bound: [2]int{40, 30}}
+	if noKeepAlive {
+		s.variant, s.bound = "no-keep-alive", [2]int{0, 0}
+	}
+	s.setup = func(t *testing.T, dir, addr string) recipe {
+		need(t, "nginx", "Debian package nginx-light")
+		conf := nginxConf
+		if noKeepAlive {
+			conf = strings.Replace(conf, "access_log off;", "access_log off;\n\tkeepalive_timeout 0;", 1)
+		}
+		path := writeConf(t, dir, "nginx.conf", conf, addr)
+		return recipe{argv: []string{"nginx", "-p", dir, "-c", path, "-e", "stderr"},
+			env: []string{"NGINX=3;"}, flags: []string{"--stop-signal", "QUIT"}}
+	}
+	return s
 }

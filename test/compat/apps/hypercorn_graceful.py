@@ -52,14 +52,22 @@ def close_when_stopping(app):
     return wrapped
 
 
+def stop_accepting(loop):
+    """Stop accepting, and leave the servers open: asyncio drops the
+    connections it accepted in the same batch as the close of their server
+    (their transport cannot attach to a closed server)."""
+    for server in servers:
+        for sock in server.sockets:
+            loop.remove_reader(sock.fileno())
+
+
 async def stop_requested():
     global stopping
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
     stopping = True
-    for server in servers:
-        server.close()  # stop accepting
+    stop_accepting(asyncio.get_running_loop())
     await asyncio.sleep(GRACE)
 
 

@@ -44,9 +44,14 @@ class Server(uvicorn.Server):
         if stopping:
             return super().handle_exit(sig, frame)  # a second signal: now
         stopping = True
+        loop = asyncio.get_event_loop()
+        # Stop accepting, and leave the servers open: asyncio drops the
+        # connections it accepted in the same batch as the close of their
+        # server (their transport cannot attach to a closed server).
         for server in self.servers:
-            server.close()  # stop accepting
-        asyncio.get_event_loop().call_later(GRACE, super().handle_exit, sig, frame)
+            for sock in server.sockets:
+                loop.remove_reader(sock.fileno())
+        loop.call_later(GRACE, super().handle_exit, sig, frame)
 
 
 if __name__ == "__main__":
