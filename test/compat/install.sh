@@ -11,13 +11,17 @@ packages=(
 	python3 python3-uvicorn python3-hypercorn python3-waitress gunicorn
 	uwsgi-core uwsgi-plugin-python3
 	ruby puma ruby-sd-notify
-	nodejs npm systemd                      # systemd: systemd-notify, for Node's READY=1
+	systemd                                 # systemd-notify, for Node's READY=1
 	lighttpd nginx-light
 )
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed' || missing+=("$p")
 done
+# Node and npm may come from elsewhere than Debian (a build with npm
+# inside, which conflicts with Debian's npm): only a missing command counts.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
 	sudo=""
 	[ "$(id -u)" -eq 0 ] || sudo="sudo"

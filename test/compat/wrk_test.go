@@ -30,11 +30,14 @@ func (l load) String() string {
 }
 
 // wrk settings: 2 threads, 16 connections, a fixed duration; wrk never
-// retries, so every broken connection is counted.
+// retries, so every broken connection is counted. A request unanswered for
+// wrkTimeout counts as failed only if the run lasts that long after it, so
+// the run goes on well past the rolling restart (about 2s from its 1s mark).
 const (
+	wrkTimeout     = "3s"
 	wrkThreads     = "2"
 	wrkConnections = "16"
-	wrkDuration    = 5 * time.Second
+	wrkDuration    = 7 * time.Second
 )
 
 // underLoad runs wrk against url for wrkDuration, with "Connection: close"
@@ -42,7 +45,7 @@ const (
 // second. It returns what wrk counted and the error of during.
 func underLoad(t *testing.T, url string, closeEach bool, during func() error) (load, error) {
 	t.Helper()
-	args := []string{"-t", wrkThreads, "-c", wrkConnections, "-d", fmt.Sprintf("%ds", int(wrkDuration.Seconds())), "--timeout", "4s"}
+	args := []string{"-t", wrkThreads, "-c", wrkConnections, "-d", fmt.Sprintf("%ds", int(wrkDuration.Seconds())), "--timeout", wrkTimeout}
 	if closeEach {
 		args = append(args, "-H", "Connection: close")
 	}
