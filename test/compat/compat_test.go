@@ -32,7 +32,7 @@ func checkServer(t *testing.T, s server) {
 	dir := t.TempDir()
 	addr := testkit.FreeAddr(t)
 	r := s.setup(t, dir, addr)
-	res := &result{Server: s.name, Variant: s.variant, Recipe: r.commandLine(), Bound: s.bound}
+	res := &result{Server: s.name, Variant: s.variant, Recipe: r.commandLine(dir), Bound: s.bound}
 	report.add(res)
 	c := startCluster(t, dir, addr, r.env, r.flags, r.argv)
 

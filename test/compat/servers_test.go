@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"text/template"
@@ -32,8 +33,9 @@ type recipe struct {
 	env   []string
 }
 
-// commandLine is the recipe as a user would type it.
-func (r recipe) commandLine() string {
+// commandLine is the recipe as a user would type it, with the test's
+// directory dir named DIR.
+func (r recipe) commandLine(dir string) string {
 	parts := append([]string{"herd run --workers 2 --listen 127.0.0.1:PORT"}, r.flags...)
 	parts = append(append(parts, "--"), r.argv...)
 	s := strings.Join(parts, " ")
@@ -41,11 +43,16 @@ func (r recipe) commandLine() string {
 		s = strings.ReplaceAll(s, d+"/", "")
 		s = strings.ReplaceAll(s, d, ".")
 	}
+	if d, err := filepath.Abs("node"); err == nil {
+		s = strings.ReplaceAll(s, d, "node")
+	}
+	s = strings.ReplaceAll(s, dir, "DIR")
 	if exe, err := os.Executable(); err == nil {
 		s = strings.ReplaceAll(s, exe, "./goapp")
 	}
-	if len(r.env) > 0 {
-		s = strings.Join(r.env, " ") + " " + s
+	for i := len(r.env) - 1; i >= 0; i-- {
+		k, v, _ := strings.Cut(r.env[i], "=")
+		s = k + "=" + strconv.Quote(v) + " " + s
 	}
 	return s
 }
