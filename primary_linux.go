@@ -42,10 +42,11 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 		return err
 	}
 	defer set.Close()
-	listenCtx, stopListening := context.WithCancel(ctx)
-	listenDone := make(chan struct{})
-	go func() { defer close(listenDone); c.keepListening(listenCtx, set) }()
-	defer func() { stopListening(); <-listenDone }()
+	stopListening, err := c.keepListening(set)
+	if err != nil {
+		return err
+	}
+	defer stopListening()
 	nl, err := c.listenNotify()
 	if err != nil {
 		return fmt.Errorf("herd: notify socket: %w", err)

@@ -33,8 +33,8 @@ SOCKETS
   given instead of binding.
 
   A worker that shuts a shared TCP socket down (shutdown(2) on its copy
-  stops it for every process) is caught within 50ms: herd makes the socket
-  listen again and logs an error.
+  stops it for every process) is caught at once: herd makes the socket listen
+  again and logs an error.
 
 KNOWN SERVERS
   herd warns at start, one line each, when the command is a server it knows

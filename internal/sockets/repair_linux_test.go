@@ -89,3 +89,55 @@ func freePort(t *testing.T) string {
 	defer l.Close()
 	return l.Addr().String()
 }
+
+func TestWatchShutdowns(t *testing.T) {
+	s := mustBind(t, BalanceReusePort, 2, "127.0.0.1:0")
+	s.Repair()
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(ep)
+	if err := s.WatchShutdowns(ep); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Resize(3); err != nil { // a socket added later is watched too
+		t.Fatal(err)
+	}
+	events := make([]unix.EpollEvent, 4)
+	wait := func(ms int) int {
+		t.Helper()
+		for {
+			n, err := unix.EpollWait(ep, events, ms)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+	}
+	// Connections do not wake the watch: it costs nothing per request.
+	for range 3 {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.Port()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
+	if n := wait(100); n != 0 {
+		t.Fatalf("epoll reported %d events for connections; want none", n)
+	}
+	files, _ := s.Files(2)
+	shutDown(t, fdOf(files[0]))
+	if n := wait(5000); n != 1 || events[0].Events&unix.EPOLLHUP == 0 {
+		t.Fatalf("after a shutdown, epoll reported %d events (%#x); want one EPOLLHUP", n, events[0].Events)
+	}
+	if got := s.Repair(); len(got) != 1 || got[0].Err != nil {
+		t.Fatalf("Repair() = %+v; want the socket listening again", got)
+	}
+	if n := wait(0); n != 0 {
+		t.Errorf("after the repair, epoll reported %d more events; want none (edge-triggered)", n)
+	}
+}
