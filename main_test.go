@@ -82,9 +82,16 @@ var helpers = map[string]func() int{
 		if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
 			return 4
 		}
-		go http.Serve(ls[0], http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-			fmt.Fprintf(rw, "%d\n", os.Getpid())
-		}))
+		// Like most servers, it goes on accepting after an error: the
+		// shutdown by another worker makes accept fail (EINVAL) until
+		// herd makes the socket listen again.
+		go func() {
+			h := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { fmt.Fprintf(rw, "%d\n", os.Getpid()) })
+			for {
+				_ = http.Serve(ls[0], h)
+				time.Sleep(10 * time.Millisecond)
+			}
+		}()
 		ch := make(chan os.Signal, 1)
 		signalNotify(ch)
 		for s := range ch {
