@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -229,4 +230,60 @@ func TestSingleProcess(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("Run = %v after cancel; want nil", err)
 	}
+}
+
+// TestServeStopsCleanly stops ServeHTTP right after it starts serving, many
+// times: its return must be nil every time. Closing the worker's listeners
+// before the server's Shutdown closes them again once raced the server's
+// own bookkeeping and surfaced "use of closed network connection", and a Go
+// worker then exited 1 in a rolling restart.
+func TestServeStopsCleanly(t *testing.T) {
+	for i := range 40 {
+		ctx, cancel := context.WithCancel(context.Background())
+		served := make(chan string, 1)
+		done := make(chan error, 1)
+		go func() {
+			done <- herd.Run(ctx, herd.Config{SingleProcess: true, Listen: []string{"127.0.0.1:0"}, Logger: discardLogger(), Control: "-"},
+				func(ctx context.Context, w *herd.Worker) error {
+					l, err := w.Listener("")
+					if err != nil {
+						return err
+					}
+					served <- l.Addr().String()
+					return w.ServeHTTP(ctx, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+				})
+		}()
+		select {
+		case addr := <-served:
+			// Once a request is answered the server is accepting; the
+			// connection is closed so that the drain has nothing to wait for.
+			if err := getAndClose(addr); err != nil {
+				cancel()
+				t.Fatalf("run %d: GET: %v", i, err)
+			}
+		case err := <-done:
+			cancel()
+			t.Fatalf("run %d: Run = %v before serving", i, err)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("run %d: Run = %v after a stop; want nil", i, err)
+		}
+	}
+}
+
+// getAndClose makes one request on a connection of its own that both ends
+// close after the response.
+func getAndClose(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, waitLimit)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(waitLimit))
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: herd\r\nConnection: close\r\n\r\n"); err != nil {
+		return err
+	}
+	_, err = io.Copy(io.Discard, c)
+	return err
 }

@@ -72,7 +72,13 @@ func (w *Worker) Serve(ctx context.Context, srv *http.Server) error {
 	d.waitIdle(drainIdle)
 	sctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
 	defer cancel()
-	return srv.Shutdown(sctx)
+	// Shutdown closes the listeners it still tracks; those were closed
+	// above, and whether a Serve goroutine has let go of its listener yet
+	// is a race, so "already closed" is not an error here.
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, net.ErrClosed) {
+		return err
+	}
+	return nil
 }
 
 // drainer counts open connections and, once draining, asks every client to
