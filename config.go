@@ -206,6 +206,13 @@ type Config struct {
 	// (no read or write) for longer. Zero means never.
 	IdleTimeout time.Duration
 
+	// Watch, for development, lists files and directories (with all below
+	// them) whose changes start a rolling restart, once they have stayed
+	// unchanged for 300ms. Version control, node_modules, __pycache__ and
+	// editors' scratch files are left out; at most 1024 directories are
+	// watched. Empty means nothing is watched.
+	Watch []string
+
 	// Autoscale keeps the workers between MinWorkers and MaxWorkers by
 	// their average CPU use: one more when it stays above ScaleUpCPU
 	// percent (zero means 75) for ScaleUpAfter (zero means 10s), one fewer

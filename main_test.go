@@ -70,6 +70,39 @@ var helpers = map[string]func() int{
 		}
 		return serveUntilTerm(ls[0])
 	},
+	// shutdown-on-exit is systemd-app that, asked to stop, calls shutdown(2)
+	// on its listening socket before it exits, as some servers do.
+	"shutdown-on-exit": func() int {
+		ls, err := activation.Listeners()
+		if err != nil || len(ls) == 0 {
+			fmt.Fprintln(os.Stderr, "no sockets from activation.Listeners:", err)
+			return 3
+		}
+		report(map[string]any{"pid": os.Getpid()})
+		if _, err := daemon.SdNotify(false, daemon.SdNotifyReady); err != nil {
+			return 4
+		}
+		// Like most servers, it goes on accepting after an error: the
+		// shutdown by another worker makes accept fail (EINVAL) until
+		// herd makes the socket listen again.
+		go func() {
+			h := http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) { fmt.Fprintf(rw, "%d\n", os.Getpid()) })
+			for {
+				_ = http.Serve(ls[0], h)
+				time.Sleep(10 * time.Millisecond)
+			}
+		}()
+		ch := make(chan os.Signal, 1)
+		signalNotify(ch)
+		for s := range ch {
+			if s == syscall.SIGTERM {
+				raw, _ := ls[0].(*net.TCPListener).SyscallConn()
+				raw.Control(func(fd uintptr) { syscall.Shutdown(int(fd), syscall.SHUT_RD) })
+				return 0
+			}
+		}
+		return 0
+	},
 	// crash writes a line to stderr and exits 1 at once.
 	"crash": func() int {
 		fmt.Fprintln(os.Stderr, "crash helper: cannot open /nonexistent/config.yaml")

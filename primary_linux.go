@@ -43,6 +43,11 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 		return err
 	}
 	defer set.Close()
+	stopListening, err := c.keepListening(set)
+	if err != nil {
+		return err
+	}
+	defer stopListening()
 	nl, err := c.listenNotify()
 	if err != nil {
 		return fmt.Errorf("herd: notify socket: %w", err)
@@ -130,6 +135,11 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 	monDone := make(chan struct{})
 	go func() { defer close(monDone); c.monitor(monCtx, pool, c.sampler) }()
 	defer func() { stopMonitor(); <-monDone }()
+	stopWatch, err := c.startWatch(pool)
+	if err != nil {
+		return err
+	}
+	defer stopWatch()
 	stopSignals := c.handleSignals(pool, events)
 	defer stopSignals()
 	cfg.Logger.Info("primary started", "name", cfg.Name, "pid", os.Getpid(), "workers", cfg.Workers,

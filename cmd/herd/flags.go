@@ -21,7 +21,7 @@ const groupAnnotation = "herd-group"
 var flagGroups = []string{
 	"Workers", "Sockets", "Readiness", "Restarts and crashes",
 	"Stopping and signals", "Worker process", "Health and recycling", "Autoscaling",
-	"Multi-node cluster", "Logging", "Control", "Configuration",
+	"Multi-node cluster", "Development", "Logging", "Control", "Configuration",
 }
 
 // clusterFlags holds the values of the flags that describe a cluster. Its
@@ -51,6 +51,7 @@ type clusterFlags struct {
 	name          string
 	dir           string
 	env           []string
+	watch         []string
 	logFormat     string
 	logLevel      string
 	configFile    string
@@ -92,6 +93,7 @@ func addClusterFlags(cmd *cobra.Command) *clusterFlags {
 	f.health.addHealthFlags(fs)
 	f.health.addScaleFlags(fs)
 	f.node.addNodeFlags(fs)
+	f.addWatchFlag(fs)
 	f.addOtherFlags(fs)
 	cmd.SetUsageFunc(clusterUsage)
 	return f
@@ -303,6 +305,7 @@ func (f *clusterFlags) build(w io.Writer) herd.Config {
 		Hup:             herd.HupAction(f.hup),
 		Forward:         append([]syscall.Signal{}, f.forward...), // non-nil: empty is none
 		PIDDir:          f.pidDir,
+		Watch:           append([]string(nil), f.watch...),
 		Logger:          newLogger(w, f.logFormat, f.logLevel),
 		LogFormat:       f.logFormat,
 		Stderr:          w,

@@ -32,6 +32,18 @@ SOCKETS
   was itself socket-activated by systemd, it passes on the sockets it was
   given instead of binding.
 
+  A worker that shuts a shared TCP socket down (shutdown(2) on its copy
+  stops it for every process) is caught at once: herd makes the socket listen
+  again and logs an error.
+
+KNOWN SERVERS
+  herd warns at start, one line each, when the command is a server it knows
+  run with a setting known to be wrong: nginx without NGINX="3;", SIGQUIT or
+  daemon off; gunicorn, puma, uvicorn or hypercorn told to bind the port
+  themselves; puma without bind_to_activated_sockets; uWSGI without
+  --protocol http; lighttpd without SIGINT, -D or socket activation;
+  waitress-serve. docs/servers.md has a tested recipe for each.
+
 READINESS
   With --ready notify a worker is ready when it sends READY=1 to
   NOTIFY_SOCKET (the sd_notify(3) protocol): a unix datagram socket at a
@@ -185,6 +197,9 @@ func (f *clusterFlags) runConfig(cmd *cobra.Command, args []string) (herd.Config
 			err = fmt.Errorf("%s: %w", f.fileCommandAt, err)
 		}
 		return herd.Config{}, &execError{err}
+	}
+	for _, msg := range serverWarnings(cfg) {
+		cfg.Logger.Warn(msg)
 	}
 	return cfg, nil
 }

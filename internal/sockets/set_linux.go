@@ -20,6 +20,9 @@ type Set struct {
 	ls      []*listener
 	closed  bool
 	serving []bool // by slot, as last told by Steer; nil before
+
+	shutdowns int  // the epoll instance of WatchShutdowns
+	watching  bool // whether there is one
 }
 
 // listener is the socket, or the per-slot sockets, of one Spec.
@@ -144,6 +147,9 @@ func (s *Set) grow(l *listener, n int) error {
 			l.ep = l.ep.withPort(port)
 		}
 		l.perSlot = append(l.perSlot, newFile(fd, fileName(l.spec, len(l.perSlot))))
+		if l.spec.Network == "tcp" {
+			_ = s.watchShutdown(fd) // unwatched, it is still checked at every Repair
+		}
 	}
 	return nil
 }
