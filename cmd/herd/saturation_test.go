@@ -23,9 +23,12 @@ const helperSwitch = "HERDCLI_TEST_HELPER"
 
 // helperFlag names the file whose presence makes the "acceptor" helper
 // stop accepting; with helperSlot set, only in that slot.
+// helperDelay, when set, is how long the acceptor waits after each
+// connection it accepts: a server slower than its load.
 const (
-	helperFlag = "HERDCLI_TEST_FLAG"
-	helperSlot = "HERDCLI_TEST_SLOT"
+	helperFlag  = "HERDCLI_TEST_FLAG"
+	helperSlot  = "HERDCLI_TEST_SLOT"
+	helperDelay = "HERDCLI_TEST_DELAY"
 )
 
 // stuck reports whether the acceptor helper must not accept now.
@@ -59,6 +62,9 @@ var helpers = map[string]func() int{
 				return 0
 			}
 			c.Close()
+			if d, err := time.ParseDuration(os.Getenv(helperDelay)); err == nil {
+				time.Sleep(d)
+			}
 		}
 	},
 	// ownport ignores the socket it inherits and listens on one of its
@@ -215,6 +221,24 @@ func TestSaturationOneSlot(t *testing.T) {
 		t.Errorf("listener %+v; want connections waiting on slot 1 only, stuck", l)
 	}
 	wantOK(t, cli(t, "status", "--control", socket), "on slot 1", "STUCK")
+}
+
+// TestAutoscaleOnQueue runs one worker that accepts a connection every
+// 50ms under a burst of connections: they keep waiting although the
+// worker accepts, and autoscaling adds a worker for it, not for CPU.
+func TestAutoscaleOnQueue(t *testing.T) {
+	isolate(t)
+	socket := filepath.Join(t.TempDir(), "c.sock")
+	addr := testkit.FreeAddr(t)
+	p := startPrimary(t, socket, 1, nil, "run", "--name", "scaleq", "--workers", "1", "--max-workers", "2",
+		"--listen", "web="+addr, "--ready-delay", "50ms", "--control", socket, "--log-format", "json",
+		"--autoscale", "--scale-up-queue", "5", "--scale-up-after", "1s", "--scale-up-cpu", "99",
+		"--env", helperSwitch+"=acceptor", "--env", helperDelay+"=50ms", "--", os.Args[0])
+	dialMany(t, addr, 100) // 5s of work for the one worker
+	waitOutput(t, p.stderr, `"event":"autoscale"`)
+	if !strings.Contains(p.stderr.String(), "waited in the listen queue for 1s") {
+		t.Errorf("autoscale for another reason:\n%s", p.stderr.String())
+	}
 }
 
 // TestSaturationOwnPort runs an app that binds a port of its own instead
