@@ -28,15 +28,20 @@ const script = `[ "$PPID" = "$` + envvar.PrimaryPID + `" ] || { echo "herd: exec
 [ -z "$` + envvar.WatchdogUSec + `" ] || export ` + envvar.WatchdogPID + `=$$
 exec "$0" "$@"`
 
-// Command returns how to start command through the exec shim: the
+// Command returns how to start cmd through the exec shim: the
 // program to run, its arguments (the first being its name), and what to
 // add to its environment. self is the primary's own executable, used when
 // the system has no shell; it must call herd.ExecShim first in main.
-func Command(command []string, self string) (path string, args, env []string) {
-	if usable(Shell) {
-		return Shell, append([]string{"herd-shim", "-c", script}, command...), nil
+func Command(cmd []string, self string) (path string, args, env []string) {
+	return command(Shell, cmd, self)
+}
+
+// command is Command with the shell to use when it is usable.
+func command(shell string, cmd []string, self string) (path string, args, env []string) {
+	if usable(shell) {
+		return shell, append([]string{"herd-shim", "-c", script}, cmd...), nil
 	}
-	return self, append([]string{self}, command...), []string{envvar.Shim + "=1"}
+	return self, append([]string{self}, cmd...), []string{envvar.Shim + "=1"}
 }
 
 // usable reports whether path is a regular file someone may execute.

@@ -84,3 +84,20 @@ func TestShimMissingCommand(t *testing.T) {
 		t.Errorf("missing command: %v; want exit 127", err)
 	}
 }
+
+// TestFallback checks that a system without a usable shell gets the
+// primary's own executable as the shim, told so by HERD_SHIM=1.
+func TestFallback(t *testing.T) {
+	dir := t.TempDir()
+	notExec := dir + "/sh"
+	if err := os.WriteFile(notExec, []byte("#!/bin/false\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, shell := range []string{dir + "/none", dir, notExec} {
+		path, args, env := command(shell, []string{"./server", "-v"}, "/proc/self/exe")
+		if path != "/proc/self/exe" || strings.Join(args, " ") != "/proc/self/exe ./server -v" ||
+			strings.Join(env, " ") != envvar.Shim+"=1" {
+			t.Errorf("shell %s: got %s %q %q; want the herd executable with HERD_SHIM=1", shell, path, args, env)
+		}
+	}
+}
