@@ -23,6 +23,7 @@ type Sampler struct {
 	recentMu   sync.Mutex
 	recent     map[int]Usage
 	recentAt   time.Time
+	asked      map[int]bool // the pids the last pass was asked for
 	refreshing bool
 	pass       sync.Mutex // held during a pass Recent makes
 }
@@ -73,8 +74,12 @@ func (s *Sampler) SampleAll(pids []int) map[int]Usage {
 		return map[int]Usage{}
 	}
 	out := s.record(pids, got)
+	asked := make(map[int]bool, len(pids))
+	for _, pid := range pids {
+		asked[pid] = true
+	}
 	s.recentMu.Lock()
-	s.recent, s.recentAt = out, s.now()
+	s.recent, s.recentAt, s.asked = out, s.now(), asked
 	s.recentMu.Unlock()
 	return out
 }
@@ -86,25 +91,26 @@ const staleLimit = 10 * time.Second
 // Recent returns the usage of pids from the last pass of SampleAll (made
 // by any caller), so that readers asking often (GET /stats, a metrics
 // scrape) cost no /proc reads. When that pass is at most maxAge old and
-// measured every pid it answers from it. When it is older, or misses some
-// pid, it still answers from it, and starts one pass in the background for
-// the next caller; only when there is no pass younger than staleLimit does
-// it wait for a pass, which concurrent callers share; maxAge 0 always
-// waits for one. Pids that pass did not measure are left out.
+// measured every pid it answers from it. When it is older it still answers
+// from it, and starts one pass in the background for the next caller. It
+// waits for a pass, which concurrent callers share, when there is none
+// younger than staleLimit, when a pid is new to it (a worker started since:
+// it would show no usage at all), and always with maxAge 0. Pids that do
+// not run are left out.
 func (s *Sampler) Recent(pids []int, maxAge time.Duration) map[int]Usage {
 	s.recentMu.Lock()
 	cached, at := s.recent, s.recentAt
 	age := s.now().Sub(at)
-	fresh := cached != nil && age <= maxAge
+	unknown := false // a pid the last pass was not asked for
 	for _, pid := range pids {
-		if _, ok := cached[pid]; !ok {
-			fresh = false
-			break
+		if _, ok := cached[pid]; !ok && !s.asked[pid] {
+			unknown = true // asked and missing would be one that had ended
 		}
 	}
+	fresh := cached != nil && age <= maxAge && !unknown
 	switch {
 	case fresh:
-	case cached == nil || age > staleLimit || maxAge <= 0:
+	case cached == nil || age > staleLimit || maxAge <= 0 || unknown:
 		s.recentMu.Unlock()
 		return s.samplePass(pids, at)
 	case !s.refreshing:

@@ -159,6 +159,12 @@ func TestSamplerRecent(t *testing.T) {
 		}
 	}
 	reads.Wait()
+	for refreshing := true; refreshing; { // the pass records its result after reading
+		s.recentMu.Lock()
+		refreshing = s.refreshing
+		s.recentMu.Unlock()
+		time.Sleep(time.Millisecond)
+	}
 	if n := count(); n != 2 {
 		t.Errorf("%d passes after a stale read; want 2", n)
 	}
@@ -193,4 +199,26 @@ func TestSamplerRecentConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestSamplerRecentNewPID checks that a pid the last pass was not asked
+// for (a worker started since) gets a pass of its own rather than no
+// usage, while a pid that had ended does not force one at every call.
+func TestSamplerRecentNewPID(t *testing.T) {
+	s, f := newFakeSampler()
+	f.set(1, 1, 1)
+	s.SampleAll([]int{1, 2}) // 2 does not run
+	calls := 0
+	read := s.read
+	s.read = func(pids []int) (map[int]treeUsage, error) { calls++; return read(pids) }
+	for range 5 {
+		s.Recent([]int{1, 2}, time.Second)
+	}
+	if calls != 0 {
+		t.Errorf("%d passes for a pid that had ended; want none", calls)
+	}
+	f.set(3, 1, 1)
+	if u := s.Recent([]int{1, 3}, time.Second); len(u) != 2 || calls != 1 {
+		t.Errorf("Recent with a new pid = %v after %d passes; want both measured by one pass", u, calls)
+	}
 }
