@@ -11,44 +11,60 @@ import (
 // reconcile brings the view in line with what the node knows: the member
 // list in eventual consistency; the commit and any pending plan in strict.
 func (n *node) reconcile(ctx context.Context) error {
-	if n.inc == nil {
-		n.s.emit(fenceView(n.o.threads))
+	if n.inc == nil || n.reg.base == nil {
+		n.emit(fenceView(n.o.threads))
 		return nil
 	}
 	lease := int64(n.inc.lease)
 	if n.o.consistency == Eventual {
 		as, total := assign(n.members, n.o.order)
-		v := as.view(n.o.id, lease, n.o.threads, total, n.memRev)
+		v := as.view(n.o.id, lease, n.o.threads, total, n.reg.base.epochOf(n.memRev))
 		if cur := n.s.View(); !sameShape(cur, v) {
-			n.s.emit(v)
+			return n.emitView(v)
 		}
 		return nil
 	}
 	target, held := fenceView(n.o.threads), slot{}
-	if c := n.commit; c != nil {
-		target = c.Assignments.view(n.o.id, lease, n.o.threads, c.Total, c.rev)
+	if c := n.validCommit(); c != nil {
+		target = c.Assignments.view(n.o.id, lease, n.o.threads, c.Total, n.reg.base.epochOf(c.rev))
 		held = c.Assignments.slotOf(n.o.id, lease)
 	}
 	p := n.pending()
 	if p == nil || p.Assignments.slotOf(n.o.id, lease).contains(held) {
-		n.s.emit(target)
-		return nil
+		return n.emitView(target)
 	}
 	return n.release(ctx, p, lease)
 }
 
+// emitView emits v unless its epoch is below one already emitted. Only a
+// registry that lost its data (restored from a backup that kept its base)
+// can cause that: the instance then treats the registry as new, and gives
+// it a new base above every epoch it has seen. So the epochs an instance
+// sees never go back.
+func (n *node) emitView(v View) error {
+	if v.Epoch != 0 && v.Epoch < n.reg.maxEpoch {
+		return n.newRegistry(fmt.Sprintf("epoch went back from %d to %d", n.reg.maxEpoch, v.Epoch))
+	}
+	n.reg.maxEpoch = max(n.reg.maxEpoch, v.Epoch)
+	n.emit(v)
+	return nil
+}
+
 // release gives up the committed indices that plan p takes from this
 // instance: a view with Index -1, OnPrepare, then the acknowledgement the
-// sequencer waits for.
+// sequencer waits for. OnPrepare gets two thirds of the TTL, well before
+// the sequencer gives up waiting.
 func (n *node) release(ctx context.Context, p *plan, lease int64) error {
 	if n.s.View().Index >= 0 {
-		n.s.emit(fenceView(n.o.threads))
+		n.emit(fenceView(n.o.threads))
 	}
 	if n.prepared != p.rev {
 		n.prepared = p.rev
 		if f := n.o.onPrepare; f != nil {
-			pctx, cancel := context.WithTimeout(ctx, n.o.ttl-n.margin())
-			f(pctx, p.Assignments.view(n.o.id, lease, n.o.threads, p.Total, 0))
+			limit := n.o.ttl - n.margin()
+			pctx, cancel := context.WithTimeout(ctx, limit)
+			planned := p.Assignments.view(n.o.id, lease, n.o.threads, p.Total, 0)
+			n.callback(limit+n.every(), func() { f(pctx, planned) })
 			cancel()
 		}
 	}
@@ -65,9 +81,13 @@ func (n *node) release(ctx context.Context, p *plan, lease int64) error {
 	return nil
 }
 
-// pending returns the plan not yet committed, or nil.
+// pending returns the plan not yet committed, or nil. A plan written
+// before the registry's base belongs to its previous life.
 func (n *node) pending() *plan {
-	if n.plan == nil || (n.commit != nil && n.plan.rev <= n.commit.PlanRev) {
+	switch {
+	case n.plan == nil || !n.current(n.plan):
+		return nil
+	case n.commit != nil && n.plan.rev <= n.commit.PlanRev:
 		return nil
 	}
 	return n.plan

@@ -3,47 +3,21 @@ package membership
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"strconv"
-	"strings"
 	"time"
 )
-
-// ParseRegistry parses a registry URI, etcd://host:port[,host:port...],
-// into etcd endpoints (host:port). Errors wrap ErrBadRegistry.
-func ParseRegistry(uri string) ([]string, error) {
-	hosts, ok := strings.CutPrefix(uri, "etcd://")
-	if !ok {
-		return nil, fmt.Errorf("registry %q: %w: want etcd://host:port[,host:port]", uri, ErrBadRegistry)
-	}
-	hosts = strings.TrimSuffix(hosts, "/")
-	if strings.ContainsAny(hosts, "/?#@ ") {
-		return nil, fmt.Errorf("registry %q: %w: only hosts and ports are allowed", uri, ErrBadRegistry)
-	}
-	var eps []string
-	for hp := range strings.SplitSeq(hosts, ",") {
-		host, port, err := net.SplitHostPort(hp)
-		if err != nil || host == "" {
-			return nil, fmt.Errorf("registry %q: %w: %q is not host:port", uri, ErrBadRegistry, hp)
-		}
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("registry %q: %w: bad port %q", uri, ErrBadRegistry, port)
-		}
-		eps = append(eps, hp)
-	}
-	return eps, nil
-}
 
 // layout names the keys of one cluster, all under /herd/<key>/<env>/:
 //
 //	acks/<plan-rev>/<id>  an instance's acknowledgement of a plan
 //	commit                the committed plan: the current assignment
+//	epoch                 the registry's base: what epochs count from
 //	members/<id>          an instance's member record, on its lease
 //	plan                  the sequencer's latest plan
 //	sequencer/            the sequencer election
 //
-// A node watches from commit to plan, which covers commit, members/ and
-// plan and nothing else.
+// A node watches from commit to plan, which covers commit, epoch,
+// members/ and plan and nothing else.
 type layout struct{ prefix string }
 
 // newLayout returns the key layout of cluster key in env.
@@ -53,6 +27,7 @@ func (l layout) member(id string) string    { return l.prefix + "members/" + id 
 func (l layout) members() string            { return l.prefix + "members/" }
 func (l layout) plan() string               { return l.prefix + "plan" }
 func (l layout) commit() string             { return l.prefix + "commit" }
+func (l layout) epoch() string              { return l.prefix + "epoch" }
 func (l layout) election() string           { return l.prefix + "sequencer/" }
 func (l layout) acks() string               { return l.prefix + "acks/" }
 func (l layout) watchEnd() string           { return l.plan() + "\x00" }
@@ -70,6 +45,8 @@ type memberRecord struct {
 	// TTLMillis is the instance's TTL: how long a sequencer waits for its
 	// acknowledgement before committing without it.
 	TTLMillis int64 `json:"ttl_ms"`
+	// Reg is the id of the registry base the record was written under.
+	Reg string `json:"reg"`
 
 	createRev int64
 	lease     int64
@@ -91,6 +68,8 @@ type plan struct {
 	Total       int        `json:"total"`
 	// PlanRev is, in a commit, the revision of the plan it commits.
 	PlanRev int64 `json:"plan_rev,omitempty"`
+	// Reg is the id of the registry base the plan was written under.
+	Reg string `json:"reg"`
 
 	rev int64 // the key's ModRevision
 }

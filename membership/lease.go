@@ -1,0 +1,179 @@
+package membership
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+)
+
+// onRenewal handles a renewal: a lost lease or member key ends the
+// incarnation; keys older than the node knew them mean the registry lost
+// its data; otherwise the fence deadline moves and what changed is applied.
+func (n *node) onRenewal(r renewal) {
+	if r.inc != n.inc {
+		return // of an incarnation that has ended
+	}
+	switch {
+	case r.lost:
+		n.lose("lease expired")
+		return
+	case r.err != nil:
+		n.log.Debug("renewal failed", "err", r.err)
+		return
+	}
+	if n.observe("renewal", r.read.Header, r.floor) != nil {
+		return
+	}
+	if !r.read.Succeeded && !n.applyRead(r.read.Responses) {
+		return
+	}
+	n.extend(r.sent)
+}
+
+// applyRead applies the keys a renewal read because they differed from
+// what the node knew, and reports whether the incarnation goes on.
+func (n *node) applyRead(rs []*pb.ResponseOp) bool {
+	kv := func(i int) *mvccpb.KeyValue {
+		if kvs := rs[i].GetResponseRange().Kvs; len(kvs) > 0 {
+			return kvs[0]
+		}
+		return nil
+	}
+	base, own, commit, plan := kv(0), kv(1), kv(2), kv(3)
+	switch {
+	case base == nil || n.reg.base == nil || string(base.Value) != n.reg.base.raw:
+		n.newRegistry("the registry base changed")
+		return false
+	case own == nil || clientv3.LeaseID(own.Lease) != n.inc.lease:
+		n.lose("member key gone")
+		return false
+	case own.ModRevision < n.memberRev:
+		n.newRegistry("our member key is older than our last write")
+		return false
+	case older(commit, n.commit) || older(plan, n.plan):
+		n.newRegistry("the commit or plan is older than one seen")
+		return false
+	}
+	n.memberRev = own.ModRevision
+	if commit != nil {
+		n.applyPlan(&n.commit, commit.Value, commit.ModRevision, true)
+	}
+	if plan != nil {
+		n.applyPlan(&n.plan, plan.Value, plan.ModRevision, true)
+	}
+	return true
+}
+
+// older reports whether kv, read now, is missing or older than p, known
+// before: only a registry that lost data goes back.
+func older(kv *mvccpb.KeyValue, p *plan) bool {
+	return p != nil && (kv == nil || kv.ModRevision < p.rev)
+}
+
+// onDeadline fences the node unless a renewal that came in meanwhile put
+// the deadline off: the loop may wake up to both at once after a long
+// call.
+func (n *node) onDeadline() {
+	select {
+	case r := <-n.inc.renewalsC():
+		n.onRenewal(r)
+	default:
+	}
+	if n.inc != nil && !time.Now().Before(n.fenceAt) {
+		n.lose(fmt.Sprintf("no lease renewal for %s", n.o.ttl-n.margin()))
+	}
+}
+
+// lose ends the incarnation after giving up every index, before etcd can
+// expire the lease; settle then registers anew.
+func (n *node) lose(why string) {
+	if n.inc == nil {
+		return
+	}
+	n.log.Warn("fenced: giving up indices and re-joining", "why", why)
+	n.emit(fenceView(n.o.threads))
+	n.stopSequencer()
+	n.inc.end()
+	n.oldLease = n.inc.lease
+	n.inc = nil
+	n.deadline.Stop()
+	n.fenceAt = time.Time{}
+}
+
+// campaign runs the sequencer election for inc in the background; a won
+// election arrives on inc.elected. The election's session is orphaned at
+// once: its own keepalive would renew the lease whether or not the loop
+// runs, and a node whose loop is stuck must expire.
+func (n *node) campaign(inc *incarnation) {
+	sess, err := concurrency.NewSession(n.cli, concurrency.WithLease(inc.lease), concurrency.WithContext(inc.ctx))
+	if err != nil {
+		n.log.Warn("sequencer election: no session", "err", err)
+		return
+	}
+	sess.Orphan()
+	inc.sess = sess
+	inc.elect = concurrency.NewElection(sess, n.lay.election())
+	n.s.bg.Add(1)
+	go func() {
+		defer n.s.bg.Done()
+		for {
+			err := inc.elect.Campaign(inc.ctx, n.o.id)
+			n.log.Debug("campaign returned", "err", err)
+			if err == nil {
+				inc.elected <- &election{inc: inc, key: inc.elect.Key(), rev: inc.elect.Rev()}
+				return
+			}
+			select {
+			case <-inc.ctx.Done():
+				return
+			case <-time.After(n.every()):
+			}
+		}
+	}()
+}
+
+// onElected makes this node the sequencer.
+func (n *node) onElected(e *election) {
+	if e.inc != n.inc {
+		return
+	}
+	n.inc.leader = true
+	n.log.Info("elected sequencer", "rev", e.rev)
+	n.seq = newSequencer(e.key, e.rev)
+}
+
+// setThreads publishes a new thread count for this instance.
+func (n *node) setThreads(ctx context.Context, threads int) error {
+	n.o.threads = threads
+	if n.inc == nil {
+		return nil // published when it registers
+	}
+	cctx, cancel := n.callCtx(ctx)
+	defer cancel()
+	key := n.lay.member(n.o.id)
+	floor := n.reg.maxRev
+	resp, err := n.cli.Txn(cctx).
+		If(clientv3.Compare(clientv3.LeaseValue(key), "=", n.inc.lease), n.baseIs()).
+		Then(clientv3.OpPut(key, n.record(), clientv3.WithLease(n.inc.lease))).
+		Else(clientv3.OpGet(n.lay.epoch())).Commit()
+	if err != nil {
+		return fmt.Errorf("membership: set threads: %w", err)
+	}
+	if err := n.observe("thread count update", resp.Header, floor); err != nil {
+		return fmt.Errorf("membership: set threads: %w", err)
+	}
+	if !resp.Succeeded {
+		if err := n.checkBase(resp.Responses[0]); err != nil {
+			return fmt.Errorf("membership: set threads: %w", err)
+		}
+		n.lose("member key gone")
+		return fmt.Errorf("membership: set threads: member key gone; re-joining")
+	}
+	n.memberRev = resp.Header.Revision
+	return nil
+}
