@@ -2,12 +2,12 @@ package membership
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
-
-	"go.etcd.io/etcd/client/pkg/v3/transport"
 )
 
 // registrySchemes maps the schemes a registry URI may use to whether they
@@ -77,18 +77,29 @@ func parseEndpoint(ep, scheme string) (string, error) {
 // registry: ca, if set, is a PEM file of the authorities to trust instead
 // of the system's; cert and key, set together, are the PEM files of the
 // client's certificate and key. All empty means the system's authorities
-// and no client certificate.
+// and no client certificate. A file that holds no certificate, or a key
+// that does not match its certificate, is an error.
 func TLSConfig(ca, cert, key string) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
 	if (cert == "") != (key == "") {
 		return nil, fmt.Errorf("membership: a client certificate needs both the certificate and the key file")
 	}
-	if ca == "" && cert == "" {
-		return &tls.Config{MinVersion: tls.VersionTLS12}, nil
+	if ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, fmt.Errorf("membership: registry CA: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("membership: registry CA %s: no PEM certificate in it", ca)
+		}
 	}
-	info := transport.TLSInfo{TrustedCAFile: ca, CertFile: cert, KeyFile: key}
-	cfg, err := info.ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("membership: registry TLS: %w", err)
+	if cert != "" {
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return nil, fmt.Errorf("membership: registry client certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
 	}
 	return cfg, nil
 }

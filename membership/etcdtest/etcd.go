@@ -43,6 +43,7 @@ type Etcd struct {
 	endpoints []string
 	srv       server // nil for an external etcd
 	front     *Proxy // in front of an embedded server
+	tls       *TLSFiles
 }
 
 // server is one run of an etcd server.
@@ -58,6 +59,24 @@ func Start(dir string) (*Etcd, error) {
 	if env := os.Getenv(EndpointsEnv); env != "" {
 		return &Etcd{endpoints: strings.Split(env, ",")}, nil
 	}
+	return start(dir, nil)
+}
+
+// StartTLS starts an embedded etcd like Start whose client API speaks TLS
+// with a certificate for 127.0.0.1 signed by an authority of its own; its
+// endpoints are https:// URLs and TLS names the files. It ignores
+// EndpointsEnv and BinaryEnv.
+func StartTLS(dir string) (*Etcd, TLSFiles, error) {
+	files, err := WriteTLSFiles(dir)
+	if err != nil {
+		return nil, TLSFiles{}, err
+	}
+	s, err := start(dir, &files)
+	return s, files, err
+}
+
+// start starts the server, embedded with TLS when tls is set.
+func start(dir string, tls *TLSFiles) (*Etcd, error) {
 	client, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -66,13 +85,16 @@ func Start(dir string) (*Etcd, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Etcd{dir: dir, client: client, peer: peer, endpoints: []string{client}}
-	if os.Getenv(BinaryEnv) == "" {
+	s := &Etcd{dir: dir, client: client, peer: peer, endpoints: []string{client}, tls: tls}
+	if os.Getenv(BinaryEnv) == "" || tls != nil {
 		if s.front, err = NewProxy(client); err != nil {
 			return nil, err
 		}
 		s.front.Disconnect()
 		s.endpoints = []string{s.front.Addr()}
+		if tls != nil {
+			s.endpoints = []string{"https://" + s.front.Addr()}
+		}
 	}
 	if err := s.run(s.newDataDir()); err != nil {
 		s.Close()
@@ -101,15 +123,16 @@ func (s *Etcd) newDataDir() string {
 // run starts the server on data and waits until it serves.
 func (s *Etcd) run(data string) error {
 	var err error
-	if bin := os.Getenv(BinaryEnv); bin != "" {
+	if bin := os.Getenv(BinaryEnv); bin != "" && s.tls == nil {
 		s.srv, err = startBinary(bin, s.client, s.peer, data)
 	} else {
-		s.srv, err = startEmbedded(s.client, s.peer, data, s.front)
+		s.srv, err = startEmbedded(s.client, s.peer, data, s.front, s.tls)
 	}
 	return err
 }
 
-// Endpoints returns the host:port addresses of the server's client API.
+// Endpoints returns the addresses of the server's client API: host:port,
+// or https:// URLs for a server started by StartTLS.
 func (s *Etcd) Endpoints() []string { return s.endpoints }
 
 // Embedded reports whether the server runs in this process.

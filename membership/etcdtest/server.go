@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/etcdutl/v3/snapshot"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -25,13 +26,17 @@ type embedded struct {
 
 // startEmbedded starts an embedded server on data and waits until it
 // serves.
-func startEmbedded(client, peer, data string, front *Proxy) (*embedded, error) {
+func startEmbedded(client, peer, data string, front *Proxy, tls *TLSFiles) (*embedded, error) {
 	cfg := embed.NewConfig()
 	cfg.Name = name
 	cfg.Dir = data
 	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	cfg.UnsafeNoFsync = true
 	c, p := url.URL{Scheme: "http", Host: client}, url.URL{Scheme: "http", Host: peer}
+	if tls != nil {
+		c.Scheme = "https"
+		cfg.ClientTLSInfo = transport.TLSInfo{CertFile: tls.Cert, KeyFile: tls.Key}
+	}
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{c}, []url.URL{c}
 	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{p}, []url.URL{p}
 	cfg.InitialCluster = initialCluster(peer)
