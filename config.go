@@ -268,11 +268,14 @@ type Config struct {
 	// index ClusterBase+s of ClusterTotal, epoch 0. ClusterTotal 0 means
 	// none.
 	ClusterBase, ClusterTotal int
-	// OnRebalance is what command workers get when their index changes:
-	// "restart" (a rolling restart, so they start with the new
-	// HERD_CLUSTER_* values), "signal:NAME" (the signal; they may ask their
-	// index over IPC) or "none". Empty means "restart". Go workers are told
-	// over IPC.
+	// OnRebalance is what command workers get when their index or the
+	// total changes: "restart" (they are replaced, so they start with the
+	// new HERD_CLUSTER_* values; in strict consistency a worker holds its
+	// index from its start until its exit is reaped: the old worker is
+	// stopped first, and the node acknowledges a plan only once the
+	// workers losing an index are gone), "signal:NAME" (the signal; they
+	// may ask their index over IPC) or "none". Empty means "restart". Go
+	// workers are told over IPC.
 	OnRebalance string
 
 	// SingleProcess runs the Go work in this process, with no primary and no

@@ -56,7 +56,7 @@ func (n *nodeFlags) addNodeFlags(fs *pflag.FlagSet) {
 	add(fs, g, &intValue{&n.clusterTotal, 0}, "cluster-total", "`N`",
 		"Total of indices of a static cluster; 0 for none.")
 	add(fs, g, &rebalanceValue{&n.onRebalance}, "on-rebalance", "`restart|signal:NAME|none`",
-		"What command workers get when their index changes: a rolling restart (they start with the new HERD_CLUSTER_* values), a signal such as signal:HUP (they may ask their index over IPC), or nothing. Go workers are told over IPC.")
+		"What command workers get when their index or the total changes: a restart (they start with the new HERD_CLUSTER_* values; in strict consistency the old worker is stopped first, and a worker holds its index until its exit is reaped), a signal such as signal:HUP (they may ask their index over IPC), or nothing. Go workers are told over IPC.")
 }
 
 // check refuses combinations no single flag can judge. workers is the
