@@ -47,8 +47,8 @@ type node struct {
 
 	inc        *incarnation // the current lease and its goroutines; nil while not registered
 	oldLease   clientv3.LeaseID
-	fenceAt    time.Time   // when to fence unless a renewal succeeds first
-	deadline   *time.Timer // fires at fenceAt
+	fenceAt    time.Time                  // when to fence unless a renewal succeeds first
+	deadline   *time.Timer                // fires at fenceAt
 	input      atomic.Pointer[renewInput] // what renewals compare
 	stuckAt    atomic.Int64               // while in a callback: when it overruns, in Unix nanoseconds
 	members    map[string]memberRecord
