@@ -85,11 +85,9 @@ func (n *node) newRegistry(why string) error {
 	}
 	n.lose(why)
 	n.reg.base, n.reg.maxRev, n.reg.clusterID = nil, 0, 0
-	n.members, n.commit, n.plan, n.memberRev = map[string]memberRecord{}, nil, nil, 0
-	if n.wcancel != nil {
-		n.wcancel()
-	}
-	n.wch, n.wcancel = nil, nil
+	n.members, n.commit, n.plan, n.committed, n.memberRev = map[string]memberRecord{}, nil, nil, nil, 0
+	n.state.stop()
+	n.memb.stop()
 	return fmt.Errorf("%w: %s", errNewRegistry, why)
 }
 
@@ -179,19 +177,4 @@ func (n *node) ours(reg string, listing bool) bool {
 		}
 	}
 	return false
-}
-
-// validCommit returns the commit if it was written under the current
-// base, or nil: a commit of another base belongs to the registry's
-// previous life.
-func (n *node) validCommit() *plan {
-	if n.commit == nil || !n.current(n.commit) {
-		return nil
-	}
-	return n.commit
-}
-
-// current reports whether p was written under the node's registry base.
-func (n *node) current(p *plan) bool {
-	return n.reg.base != nil && p.Reg == n.reg.base.ID && p.rev > n.reg.base.rev
 }

@@ -309,13 +309,18 @@ func settledEpochs(total int, bases map[string]int, sameEpoch bool) func(map[str
 // views of one non-zero epoch whose total is total, and their indices are
 // 0..total-1, each held once, whatever their order.
 func covered(total int, names ...string) func(map[string]View) bool {
+	return coveredEpochs(total, true, names...)
+}
+
+// coveredEpochs is covered, with or without the same epoch everywhere.
+func coveredEpochs(total int, sameEpoch bool, names ...string) func(map[string]View) bool {
 	return func(latest map[string]View) bool {
 		held := make([]bool, total)
 		var epoch int64
 		n := 0
 		for _, name := range names {
 			v, ok := latest[name]
-			if !ok || v.Index < 0 || v.Total != total || v.Epoch == 0 || (epoch != 0 && v.Epoch != epoch) {
+			if !ok || v.Index < 0 || v.Total != total || v.Epoch == 0 || (sameEpoch && epoch != 0 && v.Epoch != epoch) {
 				return false
 			}
 			epoch = v.Epoch

@@ -36,6 +36,7 @@ type renewal struct {
 	inc   *incarnation
 	sent  time.Time
 	floor int64
+	k     known // what it compared
 	lost  bool  // the lease is gone
 	err   error // the renewal failed otherwise
 	read  *clientv3.TxnResponse
@@ -46,6 +47,7 @@ type renewal struct {
 type known struct {
 	member, commit, plan int64
 	base                 string
+	members              bool // the node watches the members: read the latest change
 }
 
 // election is a won campaign.
@@ -89,15 +91,27 @@ func (n *node) ensureRegistered(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, n.o.ttl/2)
 	defer cancel()
 	if n.oldLease != clientv3.NoLease {
-		if _, err := n.cli.Revoke(cctx, n.oldLease); err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		floor := n.reg.maxRev
+		resp, err := n.cli.Revoke(cctx, n.oldLease)
+		if err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
 			return fmt.Errorf("revoke the previous lease: %w", err)
+		}
+		if err == nil {
+			if err := n.observe("revoke", resp.Header, floor); err != nil {
+				return err
+			}
 		}
 		n.oldLease = clientv3.NoLease
 	}
 	sent := time.Now()
+	floor := n.reg.maxRev
 	g, err := n.cli.Grant(cctx, int64((n.o.ttl+time.Second-1)/time.Second))
 	if err != nil {
 		return fmt.Errorf("grant a lease: %w", err)
+	}
+	if err := n.observe("grant", g.ResponseHeader, floor); err != nil {
+		n.oldLease = g.ID
+		return err
 	}
 	if err := n.putMember(cctx, g.ID); err != nil {
 		n.oldLease = g.ID // revoked first on the next try: the put may have landed
@@ -227,7 +241,7 @@ func (n *node) emit(v View) { n.callback(n.o.ttl/3, func() { n.s.emit(v) }) }
 
 // known returns the ModRevisions of the keys as the node knows them.
 func (n *node) known() known {
-	k := known{member: n.memberRev}
+	k := known{member: n.memberRev, members: n.memb.ch != nil}
 	if n.commit != nil {
 		k.commit = n.commit.rev
 	}
@@ -247,7 +261,7 @@ func (n *node) known() known {
 func (n *node) renewOnce(inc *incarnation, sent time.Time, floor int64, k known) renewal {
 	ctx, cancel := context.WithDeadline(inc.ctx, sent.Add(n.o.ttl-n.margin()))
 	defer cancel()
-	r := renewal{inc: inc, sent: sent, floor: floor}
+	r := renewal{inc: inc, sent: sent, floor: floor, k: k}
 	if _, err := n.cli.KeepAliveOnce(ctx, inc.lease); err != nil {
 		r.lost, r.err = errors.Is(err, rpctypes.ErrLeaseNotFound), err
 		return r
@@ -262,6 +276,12 @@ func (n *node) renewOnce(inc *incarnation, sent time.Time, floor int64, k known)
 		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(kr.key), "=", kr.rev))
 		gets = append(gets, clientv3.OpGet(kr.key))
 	}
-	r.read, r.err = n.cli.Txn(ctx).If(cmps...).Else(gets...).Commit()
+	var then []clientv3.Op
+	if k.members {
+		latest := clientv3.OpGet(n.lay.members(), clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(1),
+			clientv3.WithSort(clientv3.SortByModRevision, clientv3.SortDescend))
+		then, gets = []clientv3.Op{latest}, append(gets, latest)
+	}
+	r.read, r.err = n.cli.Txn(ctx).If(cmps...).Then(then...).Else(gets...).Commit()
 	return r
 }

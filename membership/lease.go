@@ -29,15 +29,41 @@ func (n *node) onRenewal(r renewal) {
 	if n.observe("renewal", r.read.Header, r.floor) != nil {
 		return
 	}
-	if !r.read.Succeeded && !n.applyRead(r.read.Responses) {
+	if !r.read.Succeeded && !n.applyRead(r.read.Responses, r.k) {
 		return
 	}
 	n.extend(r.sent)
+	if rs := r.read.Responses; r.k.members && len(rs) > 0 {
+		n.checkMembersWatch(rs[len(rs)-1])
+	}
+}
+
+// checkMembersWatch compares the latest change to a member key, read by a
+// renewal, with what the members watch has delivered. A watch resumed by
+// the client on an etcd that went back waits for a revision the server
+// has not reached and delivers nothing, without an error; if two renewals
+// in a row find the same change missing, the node lists the members again.
+func (n *node) checkMembersWatch(read *pb.ResponseOp) {
+	kvs := read.GetResponseRange().Kvs
+	if len(kvs) == 0 || kvs[0].ModRevision <= n.membSeen {
+		n.membLag = 0
+		return
+	}
+	if rev := kvs[0].ModRevision; n.membLag != rev {
+		n.membLag = rev // maybe on its way: look again next time
+		return
+	}
+	n.log.Warn("the members watch missed a change: listing the members again", "rev", n.membLag, "seen", n.membSeen)
+	n.memb.stop()
+	n.membLag = 0
 }
 
 // applyRead applies the keys a renewal read because they differed from
-// what the node knew, and reports whether the incarnation goes on.
-func (n *node) applyRead(rs []*pb.ResponseOp) bool {
+// k, what the node knew of them when it sent the renewal, and reports
+// whether the incarnation goes on. The node may know newer ones by now (a
+// plan it published meanwhile): only a read older than k, which was
+// written before the renewal was sent, means the registry went back.
+func (n *node) applyRead(rs []*pb.ResponseOp, k known) bool {
 	kv := func(i int) *mvccpb.KeyValue {
 		if kvs := rs[i].GetResponseRange().Kvs; len(kvs) > 0 {
 			return kvs[0]
@@ -52,27 +78,27 @@ func (n *node) applyRead(rs []*pb.ResponseOp) bool {
 	case own == nil || clientv3.LeaseID(own.Lease) != n.inc.lease:
 		n.lose("member key gone")
 		return false
-	case own.ModRevision < n.memberRev:
+	case own.ModRevision < k.member:
 		n.newRegistry("our member key is older than our last write")
 		return false
-	case older(commit, n.commit) || older(plan, n.plan):
+	case older(commit, k.commit) || older(plan, k.plan):
 		n.newRegistry("the commit or plan is older than one seen")
 		return false
 	}
-	n.memberRev = own.ModRevision
-	if commit != nil {
-		n.applyPlan(&n.commit, commit.Value, commit.ModRevision, true)
+	n.memberRev = max(n.memberRev, own.ModRevision)
+	if plan != nil { // the plan first: the commit may commit it
+		n.applyPlanKey(plan.Value, plan.ModRevision, false)
 	}
-	if plan != nil {
-		n.applyPlan(&n.plan, plan.Value, plan.ModRevision, true)
+	if commit != nil {
+		n.applyCommitKey(commit.Value, commit.ModRevision, false)
 	}
 	return true
 }
 
-// older reports whether kv, read now, is missing or older than p, known
-// before: only a registry that lost data goes back.
-func older(kv *mvccpb.KeyValue, p *plan) bool {
-	return p != nil && (kv == nil || kv.ModRevision < p.rev)
+// older reports whether kv, read now, is missing or older than rev, its
+// revision known before: only a registry that lost data goes back.
+func older(kv *mvccpb.KeyValue, rev int64) bool {
+	return rev != 0 && (kv == nil || kv.ModRevision < rev)
 }
 
 // onDeadline fences the node unless a renewal that came in meanwhile put

@@ -2,7 +2,9 @@ package membership
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -66,4 +68,42 @@ func TestSteadyStateTraffic(t *testing.T) {
 	if perSec > float64(commit)/2 {
 		t.Errorf("%.0f bytes/s from etcd in steady state; want well under one commit (%d bytes) a second", perSec, commit)
 	}
+}
+
+// TestJoinStorm joins forty instances at once into a strict cluster: the
+// sequencer batches them into a few plans, and no instance mistakes the
+// plans and commits it reads while they are being written for a registry
+// that went back.
+func TestJoinStorm(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t)
+	seed := c.join("seed", 1, nodeOpts{})
+	c.rec.waitFor(t, 5*time.Second, "the seed", settled(1, map[string]int{seed.name: 0}))
+	const n = 40
+	nodes := make([]*tnode, n)
+	names := []string{seed.name}
+	for i := range nodes {
+		nodes[i] = c.newNode(fmt.Sprintf("n%02d", i), 1, nodeOpts{})
+		names = append(names, nodes[i].name)
+	}
+	var wg sync.WaitGroup
+	for _, tn := range nodes {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := tn.s.Join(ctx); err != nil {
+				t.Errorf("join %s: %v", tn.name, err)
+			}
+		})
+	}
+	wg.Wait()
+	c.rec.waitFor(t, 10*time.Second, "all in one view", covered(n+1, names...))
+	plans := seed.logs.count("plan published")
+	for _, tn := range append(nodes, seed) {
+		if k := tn.logs.count("registry changed"); k != 0 {
+			t.Errorf("%s found the registry new %d times; want 0", tn.name, k)
+		}
+	}
+	t.Logf("%d joins in %d plans", n, plans)
+	c.rec.check(t)
 }

@@ -52,16 +52,21 @@ type node struct {
 	input      atomic.Pointer[renewInput] // what renewals compare
 	stuckAt    atomic.Int64               // while in a callback: when it overruns, in Unix nanoseconds
 	members    map[string]memberRecord
-	memRev     int64     // revision of the last change to members
-	memChanged time.Time // when members last changed
-	memberRev  int64     // ModRevision of this instance's own member key
-	commit     *plan     // latest known commit
-	plan       *plan     // latest known plan
-	prepared   int64     // plan revision OnPrepare was called for
-	acked      int64     // plan revision acknowledged
+	memRev     int64      // revision of the last change to members
+	memChanged time.Time  // when members last changed
+	memberRev  int64      // ModRevision of this instance's own member key
+	commit     *commit    // latest commit key seen
+	plan       *plan      // latest plan key seen
+	committed  *committed // the committed assignment, when known
+	prepared   int64      // plan revision OnPrepare was called for
+	acked      int64      // plan revision acknowledged
+	last       viewAt     // what lastView was computed from
+	lastView   View       // the view the commit or member list gives, as last computed
 	reg        registry
-	wch        clientv3.WatchChan
-	wcancel    context.CancelFunc
+	state      watcher // the registry base, commit and plan
+	memb       watcher // the members, when the node follows them
+	membSeen   int64   // the revision up to which memb has delivered
+	membLag    int64   // a member change a renewal found that memb had not delivered
 	seq        *sequencer
 	retry      *time.Timer
 	backoff    time.Duration
@@ -94,9 +99,12 @@ func (n *node) run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return errStopped
-		case wr, ok := <-n.wch:
-			n.onWatch(wr, ok)
-			n.drainWatch()
+		case wr, ok := <-n.state.ch:
+			n.onWatch(&n.state, wr, ok)
+			n.drainWatch(&n.state)
+		case wr, ok := <-n.memb.ch:
+			n.onWatch(&n.memb, wr, ok)
+			n.drainWatch(&n.memb)
 		case r := <-n.inc.renewalsC():
 			n.onRenewal(r)
 		case <-n.deadline.C:
@@ -245,9 +253,8 @@ func (n *node) cleanup() {
 		n.inc.end()
 		n.inc = nil
 	}
-	if n.wcancel != nil {
-		n.wcancel()
-	}
+	n.state.stop()
+	n.memb.stop()
 	n.deadline.Stop()
 	n.retry.Stop()
 }

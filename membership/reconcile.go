@@ -17,23 +17,38 @@ func (n *node) reconcile(ctx context.Context) error {
 	}
 	lease := int64(n.inc.lease)
 	if n.o.consistency == Eventual {
-		as, total := assign(n.members, n.o.order)
-		v := as.view(n.o.id, lease, n.o.threads, total, n.reg.base.epochOf(n.memRev))
-		if cur := n.s.View(); !sameShape(cur, v) {
-			return n.emitView(v)
+		if at := (viewAt{rev: n.memRev, lease: lease, threads: n.o.threads}); at != n.last {
+			as, total := assign(n.members, n.o.order)
+			n.last, n.lastView = at, as.view(n.o.id, lease, n.o.threads, total, n.reg.base.epochOf(n.memRev))
+		}
+		if cur := n.s.View(); !sameShape(cur, n.lastView) {
+			return n.emitView(n.lastView)
 		}
 		return nil
 	}
 	target, held := fenceView(n.o.threads), slot{}
-	if c := n.validCommit(); c != nil {
-		target = c.Assignments.view(n.o.id, lease, n.o.threads, c.Total, n.reg.base.epochOf(c.rev))
-		held = c.Assignments.slotOf(n.o.id, lease)
+	c := n.validCommit()
+	if c != nil {
+		held = c.as.slotOf(n.o.id, lease)
+		if at := (viewAt{rev: c.rev, lease: lease, threads: n.o.threads}); at != n.last {
+			n.last, n.lastView = at, c.as.view(n.o.id, lease, n.o.threads, c.total, n.reg.base.epochOf(c.rev))
+		}
+		target = n.lastView
 	}
 	p := n.pending()
-	if p == nil || p.Assignments.slotOf(n.o.id, lease).contains(held) {
+	if p == nil || planned(p, c, n.o.id, lease).contains(held) {
 		return n.emitView(target)
 	}
-	return n.release(ctx, p, lease)
+	return n.release(ctx, p, c, lease)
+}
+
+// viewAt is what a view was computed from: the revision of the commit
+// (strict) or member list (eventual), the lease and the thread count. A
+// node of a large cluster settles after every event; the view, a list of
+// every member, is computed again only when one of them changes.
+type viewAt struct {
+	rev, lease int64
+	threads    int
 }
 
 // emitView emits v unless its epoch is below one already emitted. Only a
@@ -54,7 +69,7 @@ func (n *node) emitView(v View) error {
 // instance: a view with Index -1, OnPrepare, then the acknowledgement the
 // sequencer waits for. OnPrepare gets two thirds of the TTL, well before
 // the sequencer gives up waiting.
-func (n *node) release(ctx context.Context, p *plan, lease int64) error {
+func (n *node) release(ctx context.Context, p *plan, c *committed, lease int64) error {
 	if n.s.View().Index >= 0 {
 		n.emit(fenceView(n.o.threads))
 	}
@@ -63,8 +78,12 @@ func (n *node) release(ctx context.Context, p *plan, lease int64) error {
 		if f := n.o.onPrepare; f != nil {
 			limit := n.o.ttl - n.margin()
 			pctx, cancel := context.WithTimeout(ctx, limit)
-			planned := p.Assignments.view(n.o.id, lease, n.o.threads, p.Total, 0)
-			n.callback(limit+n.every(), func() { f(pctx, planned) })
+			var from assignment
+			if c != nil {
+				from = c.as
+			}
+			v := from.apply(p).view(n.o.id, lease, n.o.threads, p.Total, 0)
+			n.callback(limit+n.every(), func() { f(pctx, v) })
 			cancel()
 		}
 	}
@@ -79,18 +98,6 @@ func (n *node) release(ctx context.Context, p *plan, lease int64) error {
 	}
 	n.acked = p.rev
 	return nil
-}
-
-// pending returns the plan not yet committed, or nil. A plan written
-// before the registry's base belongs to its previous life.
-func (n *node) pending() *plan {
-	switch {
-	case n.plan == nil || !n.current(n.plan):
-		return nil
-	case n.commit != nil && n.plan.rev <= n.commit.PlanRev:
-		return nil
-	}
-	return n.plan
 }
 
 // sameShape reports whether two views differ at most in their epoch.

@@ -39,6 +39,7 @@ type sequencer struct {
 	key       string // election leader key
 	rev       int64  // its CreateRevision
 	pending   *plan
+	desired   assignment // the whole assignment pending makes
 	wait      map[string]waiter
 	acks      clientv3.WatchChan
 	ackCancel context.CancelFunc
@@ -93,8 +94,8 @@ func (s *sequencer) step(ctx context.Context, n *node) error {
 	if s.acks == nil {
 		s.watchAcks(ctx, n)
 	}
-	if !s.ready || n.reg.base == nil {
-		return nil
+	if !s.ready || n.reg.base == nil || n.memb.ch == nil {
+		return nil // the acknowledgement watch, the base or the members are not there yet
 	}
 	if s.catchUp && s.pending != nil {
 		if err := s.listAcks(ctx, n); err != nil {
@@ -111,7 +112,7 @@ func (s *sequencer) step(ctx context.Context, n *node) error {
 	}
 	desired, total := assign(n.members, n.o.order)
 	c := n.validCommit()
-	if n.pending() == nil && (c != nil && desired.equal(c.Assignments) || c == nil && len(desired) == 0) {
+	if n.pending() == nil && (c != nil && desired.equal(c.as) || c == nil && len(desired) == 0) {
 		s.gathering = time.Time{}
 		return nil
 	}
@@ -127,7 +128,7 @@ func (s *sequencer) step(ctx context.Context, n *node) error {
 // largest TTL of the instances, counted from when the sequencer found no
 // commit, so that instances still holding indices of a registry that lost
 // its data have fenced themselves. Then changes are gathered.
-func (s *sequencer) due(n *node, c *plan) bool {
+func (s *sequencer) due(n *node, c *committed) bool {
 	now := time.Now()
 	at := now
 	if c == nil {
@@ -169,24 +170,25 @@ func (n *node) maxTTL() time.Duration {
 	return ttl
 }
 
-// publish writes a plan for desired over the latest commit and computes
-// whose acknowledgements it needs: the live instances of the commit whose
-// slot the plan does not contain.
+// publish writes a plan for desired over the latest commit (its changes
+// to it) and computes whose acknowledgements it needs: the live instances
+// of the commit whose slot the plan does not contain.
 func (s *sequencer) publish(ctx context.Context, n *node, desired assignment, total int) error {
-	var prev int64
+	var keyRev, prev int64
 	var from assignment
 	if n.commit != nil {
-		prev = n.commit.rev
+		keyRev = n.commit.rev
 	}
 	if c := n.validCommit(); c != nil {
-		from = c.Assignments
+		prev, from = c.rev, c.as
 	}
-	p := &plan{EpochPrev: prev, Assignments: desired, Total: total, Reg: n.reg.base.ID}
+	set, drop := diff(from, desired)
+	p := &plan{EpochPrev: prev, Set: set, Drop: drop, Total: total, Reg: n.reg.base.ID}
 	cctx, cancel := n.callCtx(ctx)
 	defer cancel()
 	floor := n.reg.maxRev
 	resp, err := n.cli.Txn(cctx).
-		If(s.leaderIs(), clientv3.Compare(clientv3.ModRevision(n.lay.commit()), "=", prev), n.baseIs()).
+		If(s.leaderIs(), clientv3.Compare(clientv3.ModRevision(n.lay.commit()), "=", keyRev), n.baseIs()).
 		Then(clientv3.OpPut(n.lay.plan(), encode(p))).
 		Else(clientv3.OpGet(s.key), clientv3.OpGet(n.lay.commit()), clientv3.OpGet(n.lay.epoch())).
 		Commit()
@@ -201,7 +203,7 @@ func (s *sequencer) publish(ctx context.Context, n *node, desired assignment, to
 	}
 	written := time.Now()
 	p.rev = resp.Header.Revision
-	s.pending, n.plan = p, p
+	s.pending, s.desired, n.plan = p, desired, p
 	s.wait = map[string]waiter{}
 	for id, was := range from {
 		m, live := n.members[id]
@@ -210,7 +212,7 @@ func (s *sequencer) publish(ctx context.Context, n *node, desired assignment, to
 		}
 		s.wait[id] = waiter{lease: was.Lease, deadline: written.Add(m.ttl(n.o.ttl))}
 	}
-	n.log.Info("plan published", "rev", p.rev, "total", total, "members", len(desired),
+	n.log.Info("plan published", "rev", p.rev, "total", total, "members", len(desired), "changes", len(set)+len(drop),
 		"epoch_prev", prev, "acks_needed", len(s.wait))
 	s.resetTimer()
 	if len(s.wait) == 0 {
@@ -233,28 +235,31 @@ func (s *sequencer) refused(n *node, resp *clientv3.TxnResponse) error {
 		return nil
 	}
 	for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
-		n.applyPlan(&n.commit, kv.Value, kv.ModRevision, true)
+		n.applyCommitKey(kv.Value, kv.ModRevision, false)
 	}
 	s.pending = nil
 	s.timer.Stop()
 	return errCommitMoved
 }
 
-// commit writes the pending plan as the commit, whose epoch follows from
-// its revision, and deletes the acknowledgements.
+// commit writes the commit of the pending plan, whose revision gives the
+// epoch, and the snapshot of the whole assignment beside it, and deletes
+// the acknowledgements.
 func (s *sequencer) commit(ctx context.Context, n *node) error {
-	c := *s.pending
-	c.PlanRev = s.pending.rev
+	p := s.pending
+	c := commit{PlanRev: p.rev, Total: p.Total, Reg: p.Reg}
+	snap := snapshot{Assignments: s.desired, Total: p.Total, Reg: p.Reg}
 	cctx, cancel := n.callCtx(ctx)
 	defer cancel()
 	floor := n.reg.maxRev
 	resp, err := n.cli.Txn(cctx).
-		If(s.leaderIs(), clientv3.Compare(clientv3.ModRevision(n.lay.plan()), "=", c.PlanRev), n.baseIs()).
-		Then(clientv3.OpPut(n.lay.commit(), encode(c)), clientv3.OpDelete(n.lay.acks(), clientv3.WithPrefix())).
+		If(s.leaderIs(), clientv3.Compare(clientv3.ModRevision(n.lay.plan()), "=", p.rev), n.baseIs()).
+		Then(clientv3.OpPut(n.lay.commit(), encode(c)), clientv3.OpPut(n.lay.snapshot(), encode(snap)),
+			clientv3.OpDelete(n.lay.acks(), clientv3.WithPrefix())).
 		Else(clientv3.OpGet(s.key), clientv3.OpGet(n.lay.commit()), clientv3.OpGet(n.lay.epoch())).
 		Commit()
 	if err != nil {
-		return fmt.Errorf("commit plan %d: %w", c.PlanRev, err)
+		return fmt.Errorf("commit plan %d: %w", p.rev, err)
 	}
 	if err := n.observe("commit", resp.Header, floor); err != nil {
 		return err
@@ -263,11 +268,12 @@ func (s *sequencer) commit(ctx context.Context, n *node) error {
 		return s.refused(n, resp)
 	}
 	c.rev = resp.Header.Revision
-	n.log.Info("committed", "epoch", n.reg.base.epochOf(c.rev), "rev", c.rev, "total", c.Total, "members", len(c.Assignments))
+	n.log.Info("committed", "epoch", n.reg.base.epochOf(c.rev), "rev", c.rev, "total", c.Total, "members", len(s.desired))
 	if n.commit == nil || n.commit.rev < c.rev {
 		n.commit = &c
+		n.committed = &committed{as: s.desired, total: c.Total, rev: c.rev, planRev: c.PlanRev, reg: c.Reg}
 	}
-	s.pending, s.noCommit = nil, time.Time{}
+	s.pending, s.desired, s.noCommit = nil, nil, time.Time{}
 	s.timer.Stop()
 	return nil
 }

@@ -71,24 +71,27 @@ type assignment map[string]slot
 // assign gives each member its base, in the given order: the sum of the
 // thread counts before it. It returns the slots and the total.
 func assign(members map[string]memberRecord, order Order) (assignment, int) {
-	ids := make([]string, 0, len(members))
-	for id := range members {
-		ids = append(ids, id)
+	type entry struct {
+		id string
+		m  memberRecord
 	}
-	slices.SortFunc(ids, func(a, b string) int {
+	es := make([]entry, 0, len(members))
+	for id, m := range members {
+		es = append(es, entry{id, m})
+	}
+	slices.SortFunc(es, func(a, b entry) int {
 		if order == OrderJoin {
-			if c := cmp.Compare(members[a].createRev, members[b].createRev); c != 0 {
+			if c := cmp.Compare(a.m.createRev, b.m.createRev); c != 0 {
 				return c
 			}
 		}
-		return cmp.Compare(a, b)
+		return cmp.Compare(a.id, b.id)
 	})
-	as := make(assignment, len(ids))
+	as := make(assignment, len(es))
 	total := 0
-	for _, id := range ids {
-		m := members[id]
-		as[id] = slot{Base: total, Threads: m.Threads, Lease: m.lease, Addr: m.Addr}
-		total += m.Threads
+	for _, e := range es {
+		as[e.id] = slot{Base: total, Threads: e.m.Threads, Lease: e.m.lease, Addr: e.m.Addr}
+		total += e.m.Threads
 	}
 	return as, total
 }

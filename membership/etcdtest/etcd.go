@@ -77,14 +77,11 @@ func StartTLS(dir string) (*Etcd, TLSFiles, error) {
 
 // start starts the server, embedded with TLS when tls is set.
 func start(dir string, tls *TLSFiles) (*Etcd, error) {
-	client, err := freeAddr()
+	addrs, err := freeAddrs(2)
 	if err != nil {
 		return nil, err
 	}
-	peer, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
+	client, peer := addrs[0], addrs[1]
 	s := &Etcd{dir: dir, client: client, peer: peer, endpoints: []string{client}, tls: tls}
 	if os.Getenv(BinaryEnv) == "" || tls != nil {
 		if s.front, err = NewProxy(client); err != nil {
@@ -103,15 +100,20 @@ func start(dir string, tls *TLSFiles) (*Etcd, error) {
 	return s, nil
 }
 
-// freeAddr returns a loopback host:port that was free a moment ago. The
-// address is fixed for the server's life, so that a restart keeps it.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("etcdtest: %w", err)
+// freeAddrs returns n distinct loopback host:port addresses that were
+// free a moment ago: they are fixed for the server's life, so that a
+// restart keeps them.
+func freeAddrs(n int) ([]string, error) {
+	var addrs []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("etcdtest: %w", err)
+		}
+		defer l.Close() // held until all are chosen, so that none repeats
+		addrs = append(addrs, l.Addr().String())
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return addrs, nil
 }
 
 // newDataDir returns the path of a data directory not used yet.
