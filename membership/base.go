@@ -85,7 +85,8 @@ func (n *node) newRegistry(why string) error {
 	}
 	n.lose(why)
 	n.reg.base, n.reg.maxRev, n.reg.clusterID = nil, 0, 0
-	n.members, n.commit, n.plan, n.committed, n.memberRev = map[string]memberRecord{}, nil, nil, nil, 0
+	n.members, n.foreign = map[string]memberRecord{}, map[string]bool{}
+	n.commit, n.plan, n.committed, n.memberRev = nil, nil, nil, 0
 	n.state.stop()
 	n.memb.stop()
 	return fmt.Errorf("%w: %s", errNewRegistry, why)

@@ -19,8 +19,11 @@
 // value is JSON {threads, addr, pid, version, ttl_ms, reg}. Instances are
 // ordered by when they joined (the key's CreateRevision), so a newcomer
 // goes last and shifts no one, or by id with WithOrder(OrderID). Changes
-// are learnt by a watch from the listed revision + 1, never by polling; a
-// compaction or a closed watch makes the session list again.
+// are learnt by watches from the listed revision + 1, never by polling; a
+// compaction or a closed watch makes the session list again. The
+// registry's state lives under /herd/<key>/<env>/state/ (the base, the
+// plan and the commit), which every instance watches; the member list is
+// watched in eventual consistency and, in strict, by the sequencer alone.
 //
 // A graceful Leave gives up the indices, resigns and revokes the lease:
 // the others rebalance within milliseconds. A crashed instance's key goes
@@ -43,8 +46,12 @@
 //  2. Commit: once every such instance has acknowledged, the sequencer
 //     commits the plan, and only then do instances take up new indices.
 //
-// One plan is in flight at a time. The sequencer gathers changes before
-// it plans (until the member list has been quiet for 25ms, for at most
+// A plan carries what it changes in the commit it builds on, and a
+// commit names the plan it commits; the whole assignment is written with
+// each commit to a snapshot key that instances read when they list and no
+// one watches. So a rebalance sends each instance its changes, not the
+// whole assignment. One plan is in flight at a time. The sequencer
+// gathers changes before it plans (until the member list has been quiet for 25ms, for at most
 // 200ms plus 1ms per instance), so that a hundred instances joining at
 // once make one or a few plans, not a hundred. Every plan and commit is an
 // etcd transaction conditional on the sequencer's election key still
@@ -129,6 +136,11 @@
 // and do the same. Keys written under another base are ignored. So the
 // epochs any instance sees never go back, and a store fencing by epoch
 // keeps accepting the new views' writes.
+//
+// A restored etcd whose revision has caught up with what an instance saw,
+// under the same base, can show none of these signs; the instance's
+// renewals, which count the member keys and read the latest change to
+// them, then find what its watches missed, and it lists again.
 //
 // A sequencer that finds no commit under the base waits for the largest
 // TTL of the instances it knows, and its own, before its first commit, so

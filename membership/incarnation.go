@@ -280,7 +280,8 @@ func (n *node) renewOnce(inc *incarnation, sent time.Time, floor int64, k known)
 	if k.members {
 		latest := clientv3.OpGet(n.lay.members(), clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(1),
 			clientv3.WithSort(clientv3.SortByModRevision, clientv3.SortDescend))
-		then, gets = []clientv3.Op{latest}, append(gets, latest)
+		count := clientv3.OpGet(n.lay.members(), clientv3.WithPrefix(), clientv3.WithCountOnly())
+		then, gets = []clientv3.Op{latest, count}, append(gets, latest, count)
 	}
 	r.read, r.err = n.cli.Txn(ctx).If(cmps...).Then(then...).Else(gets...).Commit()
 	return r

@@ -33,27 +33,34 @@ func (n *node) onRenewal(r renewal) {
 		return
 	}
 	n.extend(r.sent)
-	if rs := r.read.Responses; r.k.members && len(rs) > 0 {
-		n.checkMembersWatch(rs[len(rs)-1])
+	if rs := r.read.Responses; r.k.members && len(rs) > 1 {
+		n.checkMembersWatch(rs[len(rs)-2], rs[len(rs)-1])
 	}
 }
 
-// checkMembersWatch compares the latest change to a member key, read by a
-// renewal, with what the members watch has delivered. A watch resumed by
-// the client on an etcd that went back waits for a revision the server
-// has not reached and delivers nothing, without an error; if two renewals
-// in a row find the same change missing, the node lists the members again.
-func (n *node) checkMembersWatch(read *pb.ResponseOp) {
-	kvs := read.GetResponseRange().Kvs
-	if len(kvs) == 0 || kvs[0].ModRevision <= n.membSeen {
+// checkMembersWatch compares the latest change to a member key and the
+// number of member keys, read by a renewal, with what the members watch
+// has delivered. A watch resumed by the client on an etcd restored from a
+// backup waits for a revision the server has not reached, and misses what
+// was written below it, without an error. If two renewals in a row find
+// the members unchanged in etcd but not as the node knows them, the node
+// lists the members again.
+func (n *node) checkMembersWatch(latest, count *pb.ResponseOp) {
+	var rev int64
+	if kvs := latest.GetResponseRange().Kvs; len(kvs) > 0 {
+		rev = kvs[0].ModRevision
+	}
+	keys := count.GetResponseRange().Count
+	if rev <= n.membSeen && keys == int64(len(n.members)+len(n.foreign)) {
 		n.membLag = 0
 		return
 	}
-	if rev := kvs[0].ModRevision; n.membLag != rev {
+	if n.membLag != rev {
 		n.membLag = rev // maybe on its way: look again next time
 		return
 	}
-	n.log.Warn("the members watch missed a change: listing the members again", "rev", n.membLag, "seen", n.membSeen)
+	n.log.Warn("the members watch missed a change: listing the members again", "rev", rev, "seen", n.membSeen,
+		"keys", keys, "known", len(n.members))
 	n.memb.stop()
 	n.membLag = 0
 }

@@ -61,7 +61,11 @@ func TestRegistryLoss(t *testing.T) {
 			took := c.rec.waitFor(t, 5*testTTL, "everyone in one view after the loss", coveredEpochs(6, strict, n1.name, n2.name, n3.name, n4.name))
 			t.Logf("one view %s after the restart", took)
 			for _, n := range []*tnode{n1, n2, n3} {
-				if n.logs.count("registry changed under us") == 0 {
+				// A restored registry whose revision caught up with what an
+				// eventual instance saw, under the same base, shows no
+				// sign of having gone back; the instance heals when its
+				// renewals find the members it missed.
+				if n.logs.count("registry changed under us") == 0 && !(tc.snap && tc.mode == Eventual) {
 					t.Errorf("%s did not find the registry new", n.name)
 				}
 			}

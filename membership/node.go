@@ -63,10 +63,11 @@ type node struct {
 	last       viewAt     // what lastView was computed from
 	lastView   View       // the view the commit or member list gives, as last computed
 	reg        registry
-	state      watcher // the registry base, commit and plan
-	memb       watcher // the members, when the node follows them
-	membSeen   int64   // the revision up to which memb has delivered
-	membLag    int64   // a member change a renewal found that memb had not delivered
+	state      watcher         // the registry base, commit and plan
+	memb       watcher         // the members, when the node follows them
+	membSeen   int64           // the revision up to which memb has delivered
+	membLag    int64           // a member change a renewal found that memb had not delivered
+	foreign    map[string]bool // member keys of another registry base, ignored
 	seq        *sequencer
 	retry      *time.Timer
 	backoff    time.Duration
@@ -77,7 +78,7 @@ type node struct {
 func newNode(s *Session) *node {
 	n := &node{s: s, o: s.o, lay: newLayout(s.key, s.o.env), cli: s.cli, log: s.o.logger,
 		deadline: stoppedTimer(), retry: stoppedTimer(),
-		members: map[string]memberRecord{}}
+		members: map[string]memberRecord{}, foreign: map[string]bool{}}
 	return n
 }
 

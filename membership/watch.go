@@ -42,7 +42,7 @@ func (n *node) ensureWatch(ctx context.Context) error {
 	if n.o.consistency == Strict && n.seq == nil {
 		if n.memb.ch != nil {
 			n.memb.stop()
-			n.members = map[string]memberRecord{}
+			n.members, n.foreign = map[string]memberRecord{}, map[string]bool{}
 		}
 		return nil
 	}
@@ -87,6 +87,7 @@ func (n *node) ensureState(ctx context.Context) error {
 	for _, kv := range tresp.Responses[1].GetResponseRange().Kvs {
 		n.applySnapshot(kv.Value, kv.ModRevision)
 	}
+	n.last = viewAt{}
 	n.watchFrom(ctx, &n.state, n.lay.state(), tresp.Header.Revision+1)
 	return nil
 }
@@ -106,12 +107,13 @@ func (n *node) ensureMembers(ctx context.Context) error {
 	if err := n.observe("list", resp.Header, floor); err != nil {
 		return err
 	}
-	n.members = map[string]memberRecord{}
+	n.members, n.foreign = map[string]memberRecord{}, map[string]bool{}
 	for _, kv := range resp.Kvs {
 		n.applyKV(kv, true)
 	}
 	n.memRev, n.memChanged = resp.Header.Revision, time.Now()
 	n.membSeen, n.membLag = resp.Header.Revision, 0
+	n.last = viewAt{} // the list may differ from what the watch said at this revision
 	n.watchFrom(ctx, &n.memb, n.lay.members(), resp.Header.Revision+1)
 	return nil
 }
@@ -168,13 +170,16 @@ func (n *node) applyKV(kv *mvccpb.KeyValue, listing bool) {
 	case strings.HasPrefix(key, n.lay.members()):
 		id := strings.TrimPrefix(key, n.lay.members())
 		m, err := decodeMember(kv.Value, kv.CreateRevision, kv.Lease)
+		delete(n.foreign, id)
 		switch {
 		case err != nil:
 			n.log.Warn("ignoring a bad member record", "member", id, "err", err)
 			delete(n.members, id)
+			n.foreign[id] = true
 		case !n.ours(m.Reg, listing):
 			n.log.Debug("ignoring a member record of another registry base", "member", id, "reg", m.Reg)
 			delete(n.members, id)
+			n.foreign[id] = true
 		default:
 			n.members[id] = m
 		}
@@ -194,6 +199,7 @@ func (n *node) deleteKV(kv *mvccpb.KeyValue) {
 		n.newRegistry("the registry base was deleted")
 	case strings.HasPrefix(key, n.lay.members()):
 		delete(n.members, strings.TrimPrefix(key, n.lay.members()))
+		delete(n.foreign, strings.TrimPrefix(key, n.lay.members()))
 		n.memRev, n.memChanged = max(n.memRev, kv.ModRevision), time.Now()
 	}
 }
