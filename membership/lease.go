@@ -24,6 +24,7 @@ func (n *node) onRenewal(r renewal) {
 		return
 	case r.err != nil:
 		n.log.Debug("renewal failed", "err", r.err)
+		n.suspect()
 		return
 	}
 	if n.observe("renewal", r.read.Header, r.floor) != nil {
@@ -34,7 +35,19 @@ func (n *node) onRenewal(r renewal) {
 	}
 	n.extend(r.sent)
 	if rs := r.read.Responses; r.k.members && len(rs) > 1 {
+		n.checks = max(n.checks-1, 0)
 		n.checkMembersWatch(rs[len(rs)-2], rs[len(rs)-1])
+	}
+}
+
+// suspect makes the next renewals check the members watch: contact with
+// etcd was lost, and etcd may have come back restored from a backup. The
+// check reads every member key's index in etcd, so it is made a few times
+// after a loss of contact, not in steady state (nor on every renewal of a
+// node that keeps losing contact, which would load etcd the more).
+func (n *node) suspect() {
+	if n.checks == 0 {
+		n.checks = 4
 	}
 }
 
@@ -129,6 +142,7 @@ func (n *node) lose(why string) {
 		return
 	}
 	n.log.Warn("fenced: giving up indices and re-joining", "why", why)
+	n.suspect()
 	n.emit(fenceView(n.o.threads))
 	n.stopSequencer()
 	n.inc.end()

@@ -52,22 +52,25 @@ type node struct {
 	input      atomic.Pointer[renewInput] // what renewals compare
 	stuckAt    atomic.Int64               // while in a callback: when it overruns, in Unix nanoseconds
 	members    map[string]memberRecord
-	memRev     int64      // revision of the last change to members
-	memChanged time.Time  // when members last changed
-	memberRev  int64      // ModRevision of this instance's own member key
-	commit     *commit    // latest commit key seen
-	plan       *plan      // latest plan key seen
-	committed  *committed // the committed assignment, when known
-	prepared   int64      // plan revision OnPrepare was called for
-	acked      int64      // plan revision acknowledged
-	last       viewAt     // what lastView was computed from
-	lastView   View       // the view the commit or member list gives, as last computed
+	memRev     int64       // revision of the last change to members
+	memChanged time.Time   // when members last changed
+	memberRev  int64       // ModRevision of this instance's own member key
+	commit     *commit     // latest commit key seen
+	plan       *plan       // latest plan key seen
+	committed  *committed  // the committed assignment, when known
+	prepared   int64       // plan revision OnPrepare was called for
+	acked      int64       // plan revision acknowledged
+	last       viewAt      // what lastView was computed from
+	lastView   View        // the view the commit or member list gives, as last computed
+	computed   time.Time   // when lastView was computed
+	recompute  *time.Timer // fires when a view held back by pace is due
 	reg        registry
 	state      watcher         // the registry base, commit and plan
 	memb       watcher         // the members, when the node follows them
 	membSeen   int64           // the revision up to which memb has delivered
 	membLag    int64           // a member change a renewal found that memb had not delivered
 	foreign    map[string]bool // member keys of another registry base, ignored
+	checks     int             // renewals left that check the members watch
 	seq        *sequencer
 	retry      *time.Timer
 	backoff    time.Duration
@@ -77,7 +80,7 @@ type node struct {
 // newNode returns the loop state of dynamic session s.
 func newNode(s *Session) *node {
 	n := &node{s: s, o: s.o, lay: newLayout(s.key, s.o.env), cli: s.cli, log: s.o.logger,
-		deadline: stoppedTimer(), retry: stoppedTimer(),
+		deadline: stoppedTimer(), retry: stoppedTimer(), recompute: stoppedTimer(),
 		members: map[string]memberRecord{}, foreign: map[string]bool{}}
 	return n
 }
@@ -118,6 +121,7 @@ func (n *node) run(ctx context.Context) error {
 			n.seq.onTimeout(n)
 		case <-n.seq.wakeC():
 		case <-n.retry.C:
+		case <-n.recompute.C:
 		case req := <-n.s.reqs:
 			err = n.handle(ctx, req)
 		}
@@ -258,4 +262,5 @@ func (n *node) cleanup() {
 	n.memb.stop()
 	n.deadline.Stop()
 	n.retry.Stop()
+	n.recompute.Stop()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -18,8 +19,12 @@ func (n *node) reconcile(ctx context.Context) error {
 	lease := int64(n.inc.lease)
 	if n.o.consistency == Eventual {
 		if at := (viewAt{rev: n.memRev, lease: lease, threads: n.o.threads}); at != n.last {
-			as, total := assign(n.members, n.o.order)
-			n.last, n.lastView = at, as.view(n.o.id, lease, n.o.threads, total, n.reg.base.epochOf(n.memRev))
+			if wait := n.computed.Add(pace(len(n.members))).Sub(time.Now()); wait > 0 && at.lease == n.last.lease {
+				n.recompute.Reset(wait) // a burst of changes: one view for all of it
+				return nil
+			}
+			n.last, n.lastView = at, listView(n.members, n.o.order, n.o.id, lease, n.o.threads, n.reg.base.epochOf(n.memRev))
+			n.computed = time.Now()
 		}
 		if cur := n.s.View(); !sameShape(cur, n.lastView) {
 			return n.emitView(n.lastView)
@@ -40,6 +45,14 @@ func (n *node) reconcile(ctx context.Context) error {
 		return n.emitView(target)
 	}
 	return n.release(ctx, p, c, lease)
+}
+
+// pace is how often at most an instance of a cluster of n computes its
+// view from the member list in eventual consistency: each time costs it
+// the whole list, so a large cluster coalesces a burst of joins into fewer
+// views (200ms at a thousand instances).
+func pace(n int) time.Duration {
+	return min(time.Duration(n)*200*time.Microsecond, 250*time.Millisecond)
 }
 
 // viewAt is what a view was computed from: the revision of the commit

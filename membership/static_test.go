@@ -142,3 +142,24 @@ func TestAssign(t *testing.T) {
 		t.Errorf("view of node2 on another lease = %+v; want Index -1", v)
 	}
 }
+
+// TestListView checks that the eventual view of the member list agrees
+// with the assignment's.
+func TestListView(t *testing.T) {
+	members := map[string]memberRecord{
+		"node3": {Threads: 4, createRev: 10, lease: 3},
+		"node1": {Threads: 2, createRev: 30, lease: 1, Addr: "a:1"},
+		"node2": {Threads: 1, createRev: 20, lease: 2},
+	}
+	for _, order := range []Order{OrderJoin, OrderID} {
+		as, total := assign(members, order)
+		for _, id := range []string{"node1", "node2", "node3"} {
+			for _, lease := range []int64{members[id].lease, 99} {
+				want := as.view(id, lease, 5, total, 7)
+				if got := listView(members, order, id, lease, 5, 7); !got.equal(want) {
+					t.Errorf("%s %s lease %d: listView %+v; want %+v", order, id, lease, got, want)
+				}
+			}
+		}
+	}
+}
