@@ -18,12 +18,16 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
 
 	"github.com/herd-cluster/herd/membership"
 	"github.com/herd-cluster/herd/membership/etcdtest"
@@ -41,6 +45,7 @@ func main() {
 	scaleTTL := flag.Duration("scale-ttl", 10*time.Second, "lease TTL of the scale runs")
 	steady := flag.Duration("steady", 10*time.Second, "how long the steady state is measured")
 	batch := flag.Int("batch", 100, "instances of a scale run that join at once; the next ones join once they are registered")
+	share := flag.Int("share", 1, "instances of a scale run per etcd client (gRPC connection)")
 	bin := flag.String("etcd-binary", "", "run this etcd binary instead of an embedded etcd")
 	modes := flag.String("modes", "eventual,strict", "consistencies of the scale runs")
 	profile := flag.String("cpuprofile", "", "write this process's CPU profile (the instances') to this file")
@@ -55,10 +60,13 @@ func main() {
 			os.Exit(1)
 		}
 		defer pprof.StopCPUProfile()
+		stop := make(chan os.Signal, 1)
+		signal.Notify(stop, os.Interrupt)
+		go func() { <-stop; pprof.StopCPUProfile(); os.Exit(1) }()
 	}
 	sizes, err := parseSizes(*scale)
 	if err == nil {
-		err = run(*n, *rounds, *kills, *ttl, scaleOpts{sizes, parseModes(*modes), *batch, *scaleTTL, *steady}, *bin)
+		err = run(*n, *rounds, *kills, *ttl, scaleOpts{sizes, parseModes(*modes), *batch, *share, *scaleTTL, *steady}, *bin)
 	}
 	if err != nil {
 		pprof.StopCPUProfile()
@@ -100,6 +108,7 @@ type scaleOpts struct {
 	sizes       []int
 	modes       []membership.Consistency
 	batch       int
+	share       int
 	ttl, steady time.Duration
 }
 
@@ -127,7 +136,7 @@ func run(n, rounds, kills int, ttl time.Duration, so scaleOpts, bin string) erro
 	var rs []scaleResult
 	for _, size := range so.sizes {
 		for _, mode := range so.modes {
-			r, err := scaleRun(e, proxy, mode, size, so.batch, so.ttl, so.steady)
+			r, err := scaleRun(e, proxy, mode, size, so)
 			if err != nil {
 				return fmt.Errorf("%d instances, %s: %w", size, mode, err)
 			}
@@ -241,6 +250,8 @@ func (b *board) agree(names []string, total int) bool {
 // cluster is a set of instances of one cluster key on one board.
 type cluster struct {
 	eps    []string
+	share  int // instances per etcd client; 0: each its own
+	shared []*clientv3.Client
 	key    string
 	mode   membership.Consistency
 	ttl    time.Duration
@@ -259,7 +270,18 @@ func newCluster(eps []string, mode membership.Consistency, ttl time.Duration) *c
 func (c *cluster) add() (string, *membership.Session, error) {
 	c.count++
 	name := fmt.Sprintf("i%04d", c.count)
-	s, err := membership.New(c.key, membership.WithEndpoints(c.eps...), membership.WithInstanceID(name),
+	conn := membership.WithEndpoints(c.eps...)
+	if c.share > 0 {
+		if (c.count-1)%c.share == 0 {
+			cli, err := clientv3.New(clientv3.Config{Endpoints: c.eps, Logger: zap.NewNop()})
+			if err != nil {
+				return "", nil, err
+			}
+			c.shared = append(c.shared, cli)
+		}
+		conn = membership.WithClient(c.shared[len(c.shared)-1])
+	}
+	s, err := membership.New(c.key, conn, membership.WithInstanceID(name),
 		membership.WithConsistency(c.mode), membership.WithTTL(c.ttl), membership.WithOnRebalance(c.b.observer(name)),
 		membership.WithLogger(c.logger))
 	if err != nil {
@@ -319,6 +341,9 @@ func (c *cluster) closeAll() {
 		wg.Go(func() { s.Close() })
 	}
 	wg.Wait()
+	for _, cli := range c.shared {
+		cli.Close()
+	}
 }
 
 // joinLeave measures rounds joins and leaves in a cluster of n.

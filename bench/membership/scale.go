@@ -19,6 +19,7 @@ type scaleResult struct {
 	mode        membership.Consistency
 	joiners     int
 	batch       int
+	share       int
 	converge    time.Duration
 	plans       int64
 	commits     int64
@@ -50,42 +51,49 @@ func (c *counter) Handle(_ context.Context, r slog.Record) error {
 }
 
 // scaleRun starts one instance, waits for its view, then joins joiners
-// more, batch at once (the next batch once those are registered), and
+// more, batch at once (the next batch once all hold one view), and
 // measures how long until every instance holds the same
 // view, what etcd sent them meanwhile, and then, in steady state for
 // steady, etcd's traffic to them and the CPU they and etcd use. Instances
 // reach etcd through proxy, which counts the bytes.
-func scaleRun(e *etcdProc, proxy *etcdtest.Proxy, mode membership.Consistency, joiners, batch int, ttl, steady time.Duration) (scaleResult, error) {
-	res := scaleResult{mode: mode, joiners: joiners, batch: min(batch, joiners)}
+func scaleRun(e *etcdProc, proxy *etcdtest.Proxy, mode membership.Consistency, joiners int, so scaleOpts) (scaleResult, error) {
+	batch, steady := so.batch, so.steady
+	res := scaleResult{mode: mode, joiners: joiners, batch: min(batch, joiners), share: max(so.share, 1)}
 	cnt := &counter{}
-	c := newCluster([]string{proxy.Addr()}, mode, ttl)
+	c := newCluster([]string{proxy.Addr()}, mode, so.ttl)
+	if so.share > 1 {
+		c.share = so.share
+	}
 	c.logger = slog.New(cnt)
 	defer c.closeAll()
 	if _, err := c.join(); err != nil { // the seed, and its first commit
 		return res, err
 	}
+	joined := c.names()
 	var ss []*membership.Session
+	var names []string
 	for range joiners {
-		_, s, err := c.add()
+		name, s, err := c.add()
 		if err != nil {
 			return res, err
 		}
-		ss = append(ss, s)
+		ss, names = append(ss, s), append(names, name)
 	}
 	_, before := proxy.Bytes()
 	plans, commits := cnt.plans.Load(), cnt.commits.Load()
 	start := time.Now()
-	for len(ss) > 0 { // in waves of at most batch at once
-		wave := ss[:min(batch, len(ss))]
-		ss = ss[len(wave):]
+	for len(ss) > 0 { // in waves of at most batch at once, each converged before the next
+		k := min(batch, len(ss))
 		var wg sync.WaitGroup
-		for _, s := range wave {
+		for _, s := range ss[:k] {
 			wg.Go(func() { s.Join(context.Background()) })
 		}
 		wg.Wait()
-	}
-	if err := c.b.wait(c.names(), joiners+1, 2*time.Minute); err != nil {
-		return res, err
+		joined = append(joined, names[:k]...)
+		ss, names = ss[k:], names[k:]
+		if err := c.b.wait(joined, len(joined), 2*time.Minute); err != nil {
+			return res, err
+		}
 	}
 	res.converge = time.Since(start)
 	_, after := proxy.Bytes()
@@ -117,11 +125,11 @@ func etcdCPU(e *etcdProc) time.Duration {
 
 // reportScale prints the scale table.
 func reportScale(rs []scaleResult) {
-	fmt.Printf("\n| consistency | instances | joining, at once | converged in | plans | commits | etcd → each, converging | etcd → each, steady | CPU each, steady | etcd CPU per instance |\n")
-	fmt.Printf("|---|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("\n| consistency | instances | joining, at once | per connection | converged in | plans | commits | etcd → each, converging | etcd → each, steady | CPU each, steady | etcd CPU per instance |\n")
+	fmt.Printf("|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
-		fmt.Printf("| %s | %d | %d, %d | %s | %d | %d | %.1f KiB | %.0f B/s | %.3f %% | %.3f %% |\n",
-			r.mode, r.joiners+1, r.joiners, r.batch, r.converge.Round(time.Millisecond), r.plans, r.commits,
+		fmt.Printf("| %s | %d | %d, %d | %d | %s | %d | %d | %.1f KiB | %.0f B/s | %.3f %% | %.3f %% |\n",
+			r.mode, r.joiners+1, r.joiners, r.batch, r.share, r.converge.Round(time.Millisecond), r.plans, r.commits,
 			r.convBytes/1024, r.steadyBytes, r.steadyCPU, r.etcdCPU)
 	}
 }
