@@ -241,7 +241,7 @@ func (n *node) emit(v View) { n.callback(n.o.ttl/3, func() { n.s.emit(v) }) }
 
 // known returns the ModRevisions of the keys as the node knows them.
 func (n *node) known() known {
-	k := known{member: n.memberRev, members: n.memb.ch != nil && n.checks > 0}
+	k := known{member: n.memberRev, members: n.memb.ch != nil && n.checks.budget > 0}
 	if n.commit != nil {
 		k.commit = n.commit.rev
 	}

@@ -35,21 +35,31 @@ func (n *node) onRenewal(r renewal) {
 	}
 	n.extend(r.sent)
 	if rs := r.read.Responses; r.k.members && len(rs) > 1 {
-		n.checks = max(n.checks-1, 0)
-		n.checkMembersWatch(rs[len(rs)-2], rs[len(rs)-1])
+		n.checks.budget--
+		if n.checkMembersWatch(rs[len(rs)-2], rs[len(rs)-1]) {
+			n.checks.clean--
+		}
+		if n.checks.clean <= 0 || n.checks.budget <= 0 {
+			n.checks = watchChecks{}
+		}
 	}
 }
 
 // suspect makes the next renewals check the members watch: contact with
 // etcd was lost, and etcd may have come back restored from a backup. The
-// check reads every member key's index in etcd, so it is made a few times
-// after a loss of contact, not in steady state (nor on every renewal of a
+// check reads every member key's index in etcd, so it is made after a
+// loss of contact only, until it has found the watch consistent four
+// times or made 24 checks, not in steady state (nor on every renewal of a
 // node that keeps losing contact, which would load etcd the more).
 func (n *node) suspect() {
-	if n.checks == 0 {
-		n.checks = 4
+	if n.checks.budget == 0 {
+		n.checks = watchChecks{clean: 4, budget: 24}
 	}
 }
+
+// watchChecks counts the checks of the members watch still to make: until
+// clean of them found it consistent, or budget were made.
+type watchChecks struct{ clean, budget int }
 
 // checkMembersWatch compares the latest change to a member key and the
 // number of member keys, read by a renewal, with what the members watch
@@ -58,7 +68,7 @@ func (n *node) suspect() {
 // was written below it, without an error. If two renewals in a row find
 // the members unchanged in etcd but not as the node knows them, the node
 // lists the members again.
-func (n *node) checkMembersWatch(latest, count *pb.ResponseOp) {
+func (n *node) checkMembersWatch(latest, count *pb.ResponseOp) (consistent bool) {
 	var rev int64
 	if kvs := latest.GetResponseRange().Kvs; len(kvs) > 0 {
 		rev = kvs[0].ModRevision
@@ -66,16 +76,17 @@ func (n *node) checkMembersWatch(latest, count *pb.ResponseOp) {
 	keys := count.GetResponseRange().Count
 	if rev <= n.membSeen && keys == int64(len(n.members)+len(n.foreign)) {
 		n.membLag = 0
-		return
+		return true
 	}
 	if n.membLag != rev {
 		n.membLag = rev // maybe on its way: look again next time
-		return
+		return false
 	}
 	n.log.Warn("the members watch missed a change: listing the members again", "rev", rev, "seen", n.membSeen,
 		"keys", keys, "known", len(n.members))
 	n.memb.stop()
 	n.membLag = 0
+	return false
 }
 
 // applyRead applies the keys a renewal read because they differed from

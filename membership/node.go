@@ -70,7 +70,7 @@ type node struct {
 	membSeen   int64           // the revision up to which memb has delivered
 	membLag    int64           // a member change a renewal found that memb had not delivered
 	foreign    map[string]bool // member keys of another registry base, ignored
-	checks     int             // renewals left that check the members watch
+	checks     watchChecks     // renewals left that check the members watch
 	seq        *sequencer
 	retry      *time.Timer
 	backoff    time.Duration
