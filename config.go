@@ -264,13 +264,19 @@ type Config struct {
 	StatsInterval time.Duration
 
 	// Registry, when set, joins this node to a multi-node cluster through
-	// etcd ("etcd://host:port[,host:port]"): each worker gets a cluster-wide
-	// index (base + slot) and the total, as HERD_CLUSTER_INDEX, _TOTAL and
-	// _EPOCH and through Worker.OnRebalance. ClusterKey names the cluster
+	// etcd: comma-separated endpoints, the first with a scheme, etcd://,
+	// http:// or https:// ("etcd://10.0.0.1:2379,10.0.0.2:2379",
+	// "https://etcd.example:2379"). Each worker gets a cluster-wide index
+	// (base + slot) and the total, as HERD_CLUSTER_INDEX, _TOTAL and _EPOCH
+	// and through Worker.OnRebalance. ClusterKey names the cluster
 	// (required with Registry); ClusterEnv separates environments (empty
 	// means "production"); InstanceID names this node (empty means a new
 	// UUID); ClusterTTL is the lease (zero means 10s, at least 2s).
 	Registry string
+	// RegistryCA, RegistryCert and RegistryKey are PEM files for an
+	// https:// Registry: the authorities to trust (empty means the
+	// system's), and a client certificate and its key (both or neither).
+	RegistryCA, RegistryCert, RegistryKey string
 	// Join creates the registry session, and is required with Registry:
 	// herdetcd.Join (package github.com/herd-cluster/herd/membership/herdetcd)
 	// for etcd. `herd run` sets it.
@@ -285,11 +291,14 @@ type Config struct {
 	// index ClusterBase+s of ClusterTotal, epoch 0. ClusterTotal 0 means
 	// none.
 	ClusterBase, ClusterTotal int
-	// OnRebalance is what command workers get when their index changes:
-	// "restart" (a rolling restart, so they start with the new
-	// HERD_CLUSTER_* values), "signal:NAME" (the signal; they may ask their
-	// index over IPC) or "none". Empty means "restart". Go workers are told
-	// over IPC.
+	// OnRebalance is what command workers get when their index or the
+	// total changes: "restart" (they are replaced, so they start with the
+	// new HERD_CLUSTER_* values; in strict consistency a worker holds its
+	// index from its start until its exit is reaped: the old worker is
+	// stopped first, and the node acknowledges a plan only once the
+	// workers losing an index are gone), "signal:NAME" (the signal; they
+	// may ask their index over IPC) or "none". Empty means "restart". Go
+	// workers are told over IPC.
 	OnRebalance string
 
 	// SingleProcess runs the Go work in this process, with no primary and no
@@ -438,6 +447,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("registry needs a cluster-key")
 	case c.Registry != "" && c.Join == nil:
 		return fmt.Errorf("registry needs Config.Join: set it to herdetcd.Join (github.com/herd-cluster/herd/membership/herdetcd)")
+	case (c.RegistryCA != "" || c.RegistryCert != "" || c.RegistryKey != "") && !strings.HasPrefix(c.Registry, "https://"):
+		return fmt.Errorf("registry TLS files need an https:// registry")
+	case (c.RegistryCert == "") != (c.RegistryKey == ""):
+		return fmt.Errorf("registry client certificate needs both the certificate and the key")
 	case c.Registry != "" && c.ClusterTotal > 0:
 		return fmt.Errorf("choose a registry or a static cluster-base/cluster-total, not both")
 	case c.ClusterTotal < 0 || c.ClusterBase < 0 || (c.ClusterTotal > 0 && c.ClusterBase+c.Workers > c.ClusterTotal):

@@ -50,15 +50,33 @@ func (c *Cluster) newNode(m *metrics.Metrics) (*node, error) {
 	return n, nil
 }
 
-// env is the cluster part of slot's environment at its start.
+// follow is how command workers follow views: under --on-rebalance
+// restart they are replaced, stopping the old worker first in strict
+// consistency, so that a command worker holds its index from its start
+// until its exit is reaped. Go workers, and commands told by a signal,
+// learn views over IPC.
+func (c *Cluster) follow() supervisor.Follow {
+	switch {
+	case !c.clustered() || len(c.cfg.Command) == 0 || c.cfg.OnRebalance != "" && c.cfg.OnRebalance != "restart":
+		return supervisor.FollowNone
+	case c.cfg.Registry != "" && c.cfg.Consistency == "eventual":
+		return supervisor.FollowSurge
+	}
+	return supervisor.FollowStopFirst
+}
+
+// env is the cluster part of slot's environment at its start: what the
+// pool gives the worker being launched, which it records as the index the
+// worker holds. It runs on the pool's goroutine, inside Launch.
 func (n *node) env(slot int) []string {
-	n.mu.Lock()
-	v := n.view
-	n.mu.Unlock()
+	index, total, epoch := -1, 0, int64(0)
+	if pool := n.c.pool.Load(); pool != nil {
+		index, total, epoch = pool.LaunchView(slot)
+	}
 	return []string{
-		envvar.ClusterIndex + "=" + strconv.Itoa(v.SlotIndex(slot)),
-		envvar.ClusterTotal + "=" + strconv.Itoa(v.Total),
-		envvar.ClusterEpoch + "=" + strconv.FormatInt(v.Epoch, 10),
+		envvar.ClusterIndex + "=" + strconv.Itoa(index),
+		envvar.ClusterTotal + "=" + strconv.Itoa(total),
+		envvar.ClusterEpoch + "=" + strconv.FormatInt(epoch, 10),
 	}
 }
 
@@ -102,8 +120,9 @@ func (n *node) setThreads(ctx context.Context, threads int) {
 	}
 }
 
-// onRebalance applies a new view: the pool's stats, the metrics, and the
-// workers, told over IPC or, for commands, by --on-rebalance.
+// onRebalance applies a new view: the pool's stats and workers (which
+// replaces command workers under --on-rebalance restart), the metrics,
+// and the workers told over IPC or by --on-rebalance's signal.
 func (n *node) onRebalance(v ClusterView) {
 	n.mu.Lock()
 	old := n.view
@@ -120,7 +139,7 @@ func (n *node) onRebalance(v ClusterView) {
 	if len(n.c.cfg.Command) == 0 || old.Index == nv.Index && old.Threads == nv.Threads && old.Total == nv.Total {
 		return
 	}
-	n.commandRebalance(pool)
+	n.signalRebalance(pool)
 }
 
 // greet tells a new worker channel the current view; the worker's
@@ -136,33 +155,42 @@ func (n *node) tell(wc workerChannel, v supervisor.ClusterView) {
 	_ = wc.conn.Rebalance(v.SlotIndex(wc.slot), v.Total, int(v.Epoch))
 }
 
-// commandRebalance tells command workers their index changed, as
-// --on-rebalance says: they learn new HERD_CLUSTER_* values by restarting,
-// or by asking over IPC after a signal.
-func (n *node) commandRebalance(pool *supervisor.Pool) {
-	mode := n.c.cfg.OnRebalance
-	ctx := context.Background()
-	switch {
-	case mode == "none":
-	case strings.HasPrefix(mode, "signal:"):
-		sig, err := control.ParseSignal(strings.TrimPrefix(mode, "signal:"))
-		if err == nil {
-			err = pool.Signal(ctx, sig, -1)
-		}
-		if err != nil {
-			n.c.cfg.Logger.Warn("on-rebalance signal", "err", err)
-		}
-	default: // restart
-		if _, err := pool.StartRestart(ctx, -1); err != nil {
-			n.c.cfg.Logger.Warn("on-rebalance restart", "err", err)
-		}
+// signalRebalance sends command workers --on-rebalance's signal when
+// their index changed: they may ask their new one over IPC.
+func (n *node) signalRebalance(pool *supervisor.Pool) {
+	name, ok := strings.CutPrefix(n.c.cfg.OnRebalance, "signal:")
+	if !ok {
+		return // restart: the pool replaces them; none: nothing
+	}
+	sig, err := control.ParseSignal(name)
+	if err == nil {
+		err = pool.Signal(context.Background(), sig, -1)
+	}
+	if err != nil {
+		n.c.cfg.Logger.Warn("on-rebalance signal", "err", err)
 	}
 }
 
-// onPrepare waits until every Go worker acknowledged the planned view: it
-// has stopped using an index it is about to lose.
+// onPrepare returns once no worker uses an index the planned view takes
+// from it: command workers that hold one under --on-rebalance restart
+// have exited and been reaped (killed if they take more than three
+// quarters of the time the plan leaves); the other workers have
+// acknowledged the planned view over IPC.
 func (n *node) onPrepare(ctx context.Context, planned ClusterView) {
 	pv := supervisor.ClusterView{Index: planned.Index, Threads: planned.Threads, Total: planned.Total, Epoch: planned.Epoch}
+	n.mu.Lock()
+	pool := n.pool
+	n.mu.Unlock()
+	if pool != nil && n.c.follow() == supervisor.FollowStopFirst {
+		grace := time.Second
+		if d, ok := ctx.Deadline(); ok {
+			grace = time.Until(d) * 3 / 4
+		}
+		if err := pool.Release(ctx, pv, grace); err != nil {
+			n.c.cfg.Logger.Warn("workers did not give up their indices before the plan's deadline", "err", err)
+		}
+		return
+	}
 	var wg sync.WaitGroup
 	for _, wc := range n.c.channels.all() {
 		if _, spoke := wc.conn.Hello(); !spoke {

@@ -110,7 +110,7 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 			Enabled: cfg.Autoscale, UpCPU: cfg.ScaleUpCPU, DownCPU: cfg.ScaleDownCPU,
 			UpAfter: cfg.ScaleUpAfter, DownAfter: cfg.ScaleDownAfter, UpQueue: cfg.ScaleUpQueue,
 		},
-		PIDDir: cfg.PIDDir, Port: set.Port(), Ancestor: notify.Ancestor,
+		PIDDir: cfg.PIDDir, Port: set.Port(), Ancestor: notify.Ancestor, Follow: c.follow(),
 		Logger: cfg.Logger, Emit: events.push,
 	}, launcher)
 	c.pool.Store(pool)

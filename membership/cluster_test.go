@@ -35,6 +35,7 @@ func TestLibclusterExample(t *testing.T) {
 // TestOrderID joins libcluster's nodes in reverse: ordered by id they
 // still get bases 0, 2 and 3.
 func TestOrderID(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t)
 	n3 := c.join("node3", 4, nodeOpts{}, WithOrder(OrderID))
 	n2 := c.join("node2", 1, nodeOpts{}, WithOrder(OrderID))
@@ -69,6 +70,7 @@ func TestLeaveRebalances(t *testing.T) {
 
 // TestSetThreads checks that a new thread count rebalances everyone.
 func TestSetThreads(t *testing.T) {
+	t.Parallel()
 	c := newCluster(t)
 	n1 := c.join("node1", 1, nodeOpts{})
 	n2 := c.join("node2", 1, nodeOpts{})

@@ -13,14 +13,15 @@ import (
 )
 
 // incarnation is one registration of the instance: a lease, the member
-// key on it, and the goroutines that renew it and campaign to be
-// sequencer. A lost lease ends the incarnation; the next one has a new
-// lease and a new member key.
+// key on it, the renewal in flight and the campaign to be sequencer. A
+// lost lease ends the incarnation; the next one has a new lease and a new
+// member key.
 type incarnation struct {
 	lease    clientv3.LeaseID
 	ctx      context.Context
 	cancel   context.CancelFunc
 	renewals chan renewal   // the latest renewal not yet handled
+	nudge    chan struct{}  // asks for a renewal now
 	elected  chan *election // the campaign's result
 	sess     *concurrency.Session
 	elect    *concurrency.Election
@@ -28,12 +29,25 @@ type incarnation struct {
 	wg       sync.WaitGroup
 }
 
-// renewal is the outcome of one renewal: a lease keepalive and a read of
-// the member key, the commit and the plan, both sent at or after sent.
+// renewal is the outcome of one renewal: a lease keepalive and a
+// comparison of the keys the node follows with what it knows of them,
+// both sent at or after sent, when the highest revision seen was floor.
 type renewal struct {
-	sent time.Time
-	lost bool // the lease is gone
-	read *clientv3.TxnResponse
+	inc   *incarnation
+	sent  time.Time
+	floor int64
+	k     known // what it compared
+	lost  bool  // the lease is gone
+	err   error // the renewal failed otherwise
+	read  *clientv3.TxnResponse
+}
+
+// known is what a renewal compares: the ModRevisions of the keys as the
+// node knows them (0 for none), and the registry base's value.
+type known struct {
+	member, commit, plan int64
+	base                 string
+	members              bool // check the members watch (see checkMembersWatch)
 }
 
 // election is a won campaign.
@@ -59,20 +73,17 @@ func (inc *incarnation) electedC() <-chan *election {
 	return inc.elected
 }
 
-// end stops the incarnation's goroutines and the lease's keepalive,
-// without revoking the lease. A campaign still running finishes in the
-// background (it resigns through the client).
+// end stops the incarnation's goroutines, without revoking the lease. A
+// campaign still running finishes in the background (it resigns through
+// the client).
 func (inc *incarnation) end() {
 	inc.cancel()
 	inc.wg.Wait()
-	if inc.sess != nil {
-		inc.sess.Orphan()
-	}
 }
 
 // ensureRegistered registers a new incarnation unless there is one: it
 // revokes the previous lease, grants a new one, creates the member key on
-// it and starts renewing and campaigning.
+// it and starts campaigning.
 func (n *node) ensureRegistered(ctx context.Context) error {
 	if n.inc != nil {
 		return nil
@@ -80,18 +91,30 @@ func (n *node) ensureRegistered(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(ctx, n.o.ttl/2)
 	defer cancel()
 	if n.oldLease != clientv3.NoLease {
-		if _, err := n.cli.Revoke(cctx, n.oldLease); err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		floor := n.reg.maxRev
+		resp, err := n.cli.Revoke(cctx, n.oldLease)
+		if err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
 			return fmt.Errorf("revoke the previous lease: %w", err)
+		}
+		if err == nil {
+			if err := n.observe("revoke", resp.Header, floor); err != nil {
+				return err
+			}
 		}
 		n.oldLease = clientv3.NoLease
 	}
 	sent := time.Now()
+	floor := n.reg.maxRev
 	g, err := n.cli.Grant(cctx, int64((n.o.ttl+time.Second-1)/time.Second))
 	if err != nil {
 		return fmt.Errorf("grant a lease: %w", err)
 	}
+	if err := n.observe("grant", g.ResponseHeader, floor); err != nil {
+		n.oldLease = g.ID
+		return err
+	}
 	if err := n.putMember(cctx, g.ID); err != nil {
-		n.cli.Revoke(cctx, g.ID)
+		n.oldLease = g.ID // revoked first on the next try: the put may have landed
 		return err
 	}
 	n.start(g.ID, sent)
@@ -102,27 +125,37 @@ func (n *node) ensureRegistered(ctx context.Context) error {
 // it.
 func (n *node) putMember(ctx context.Context, lease clientv3.LeaseID) error {
 	key := n.lay.member(n.o.id)
+	floor := n.reg.maxRev
 	resp, err := n.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0), n.baseIs()).
 		Then(clientv3.OpPut(key, n.record(), clientv3.WithLease(lease))).
+		Else(clientv3.OpGet(n.lay.epoch())).
 		Commit()
 	if err != nil {
 		return fmt.Errorf("register: %w", err)
 	}
+	if err := n.observe("registration", resp.Header, floor); err != nil {
+		return err
+	}
 	if !resp.Succeeded {
+		if err := n.checkBase(resp.Responses[0]); err != nil {
+			return err
+		}
 		return fmt.Errorf("register %s: %w", key, ErrDuplicateID)
 	}
+	n.memberRev = resp.Header.Revision
 	return nil
 }
 
 // start begins incarnation lease, granted by a request sent at sent.
 func (n *node) start(lease clientv3.LeaseID, sent time.Time) {
 	ctx, cancel := context.WithCancel(context.Background())
-	inc := &incarnation{lease: lease, ctx: ctx, cancel: cancel,
+	inc := &incarnation{lease: lease, ctx: ctx, cancel: cancel, nudge: make(chan struct{}, 1),
 		renewals: make(chan renewal, 1), elected: make(chan *election, 1)}
 	n.inc = inc
 	n.prepared, n.acked = 0, 0
 	n.extend(sent)
+	n.publishInput()
 	inc.wg.Add(1)
 	go n.renew(inc)
 	if n.o.consistency == Strict {
@@ -135,6 +168,9 @@ func (n *node) start(lease clientv3.LeaseID, sent time.Time) {
 	}
 }
 
+// every is how often the lease is renewed: a sixth of the TTL.
+func (n *node) every() time.Duration { return n.o.ttl / 6 }
+
 // extend moves the fence deadline to a TTL minus the margin after sent,
 // when a renewal sent then succeeded.
 func (n *node) extend(sent time.Time) {
@@ -145,128 +181,108 @@ func (n *node) extend(sent time.Time) {
 	n.deadline.Reset(time.Until(n.fenceAt))
 }
 
-// renew renews inc's lease every sixth of the TTL with KeepAliveOnce,
-// timing each renewal from before it was sent, and reads the member key,
-// commit and plan after it, until inc ends.
+// renewInput is what the renewals compare, as the loop last knew it.
+type renewInput struct {
+	floor int64
+	k     known
+}
+
+// publishInput hands the renewals what they compare.
+func (n *node) publishInput() { n.input.Store(&renewInput{floor: n.reg.maxRev, k: n.known()}) }
+
+// renew renews inc's lease every sixth of the TTL, or at once when nudged,
+// and hands the loop the latest outcome, until inc ends. It does not renew
+// while a callback of the loop has overrun its time (see callback): a
+// node stuck in a callback that never returns stops renewing, and etcd
+// expires it a TTL later, as if it had died.
 func (n *node) renew(inc *incarnation) {
 	defer inc.wg.Done()
-	every := n.o.ttl / 6
 	t := time.NewTimer(0)
 	defer t.Stop()
+	warned := false
 	for {
 		select {
 		case <-inc.ctx.Done():
 			return
 		case <-t.C:
+		case <-inc.nudge:
 		}
 		sent := time.Now()
-		r, ok := n.renewOnce(inc, sent, every)
-		if ok {
-			select {
-			case <-inc.renewals:
-			default:
+		t.Reset(n.every())
+		if at := n.stuckAt.Load(); at != 0 && sent.UnixNano() > at {
+			if !warned {
+				n.log.Error("a callback has not returned in time: no longer renewing the lease")
+				warned = true
 			}
-			inc.renewals <- r
+			continue
 		}
-		t.Reset(time.Until(sent.Add(every)))
+		warned = false
+		in := n.input.Load()
+		r := n.renewOnce(inc, sent, in.floor, in.k)
+		select {
+		case <-inc.renewals: // the loop has not taken the previous one: this one is newer
+		default:
+		}
+		inc.renewals <- r
 	}
 }
 
-// renewOnce renews inc's lease once; ok is false if it failed for a
-// reason other than the lease being gone.
-func (n *node) renewOnce(inc *incarnation, sent time.Time, timeout time.Duration) (renewal, bool) {
-	ctx, cancel := context.WithTimeout(inc.ctx, timeout)
+// callback runs f, a call of the application's, having told the renewals
+// it may take until allowed from now: past that the node counts as stuck.
+func (n *node) callback(allowed time.Duration, f func()) {
+	n.stuckAt.Store(time.Now().Add(allowed).UnixNano())
+	defer n.stuckAt.Store(0)
+	f()
+}
+
+// emit makes v the session's view, running the rebalance callback, which
+// must return within a third of the TTL.
+func (n *node) emit(v View) { n.callback(n.o.ttl/3, func() { n.s.emit(v) }) }
+
+// known returns the ModRevisions of the keys as the node knows them.
+func (n *node) known() known {
+	k := known{member: n.memberRev, members: n.memb.ch != nil && n.checks.budget > 0}
+	if n.commit != nil {
+		k.commit = n.commit.rev
+	}
+	if n.plan != nil {
+		k.plan = n.plan.rev
+	}
+	if n.reg.base != nil {
+		k.base = n.reg.base.raw
+	}
+	return k
+}
+
+// renewOnce renews inc's lease once and compares the member key, commit,
+// plan and base with k; the keys that differ are read. In steady state a
+// renewal costs a few dozen bytes whatever the size of the cluster. It
+// gives up when its success could no longer put the fence deadline off.
+func (n *node) renewOnce(inc *incarnation, sent time.Time, floor int64, k known) renewal {
+	ctx, cancel := context.WithDeadline(inc.ctx, sent.Add(n.o.ttl-n.margin()))
 	defer cancel()
-	r := renewal{sent: sent}
-	_, err := n.cli.KeepAliveOnce(ctx, inc.lease)
-	if errors.Is(err, rpctypes.ErrLeaseNotFound) {
-		r.lost = true
-		return r, true
+	r := renewal{inc: inc, sent: sent, floor: floor, k: k}
+	if _, err := n.cli.KeepAliveOnce(ctx, inc.lease); err != nil {
+		r.lost, r.err = errors.Is(err, rpctypes.ErrLeaseNotFound), err
+		return r
 	}
-	if err != nil {
-		return r, false
+	keys := []struct {
+		key string
+		rev int64
+	}{{n.lay.member(n.o.id), k.member}, {n.lay.commit(), k.commit}, {n.lay.plan(), k.plan}}
+	cmps := []clientv3.Cmp{clientv3.Compare(clientv3.Value(n.lay.epoch()), "=", k.base)}
+	gets := []clientv3.Op{clientv3.OpGet(n.lay.epoch())}
+	for _, kr := range keys {
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(kr.key), "=", kr.rev))
+		gets = append(gets, clientv3.OpGet(kr.key))
 	}
-	r.read, err = n.cli.Txn(ctx).Then(
-		clientv3.OpGet(n.lay.member(n.o.id)),
-		clientv3.OpGet(n.lay.commit()),
-		clientv3.OpGet(n.lay.plan()),
-	).Commit()
-	return r, err == nil
-}
-
-// onRenewal handles a renewal: a lost lease or member key ends the
-// incarnation; otherwise the fence deadline moves and the commit and plan
-// read are applied.
-func (n *node) onRenewal(r renewal) {
-	if r.lost {
-		n.lose("lease expired")
-		return
+	var then []clientv3.Op
+	if k.members {
+		latest := clientv3.OpGet(n.lay.members(), clientv3.WithPrefix(), clientv3.WithKeysOnly(), clientv3.WithLimit(1),
+			clientv3.WithSort(clientv3.SortByModRevision, clientv3.SortDescend))
+		count := clientv3.OpGet(n.lay.members(), clientv3.WithPrefix(), clientv3.WithCountOnly())
+		then, gets = []clientv3.Op{latest, count}, append(gets, latest, count)
 	}
-	rs := r.read.Responses
-	own := rs[0].GetResponseRange().Kvs
-	if len(own) == 0 || clientv3.LeaseID(own[0].Lease) != n.inc.lease {
-		n.lose("member key gone")
-		return
-	}
-	n.extend(r.sent)
-	for i, dst := range []**plan{&n.commit, &n.plan} {
-		for _, kv := range rs[i+1].GetResponseRange().Kvs {
-			n.applyPlan(dst, kv.Value, kv.ModRevision)
-		}
-	}
-}
-
-// lose ends the incarnation after giving up every index, before etcd can
-// expire the lease; settle then registers anew.
-func (n *node) lose(why string) {
-	if n.inc == nil {
-		return
-	}
-	n.log.Warn("fenced: giving up indices and re-joining", "why", why)
-	n.s.emit(fenceView(n.o.threads))
-	n.stopSequencer()
-	n.inc.end()
-	n.oldLease = n.inc.lease
-	n.inc = nil
-	n.deadline.Stop()
-	n.fenceAt = time.Time{}
-}
-
-// campaign runs the sequencer election for inc in the background; a won
-// election arrives on inc.elected.
-func (n *node) campaign(inc *incarnation) {
-	sess, err := concurrency.NewSession(n.cli, concurrency.WithLease(inc.lease), concurrency.WithContext(inc.ctx))
-	if err != nil {
-		n.log.Warn("sequencer election: no session", "err", err)
-		return
-	}
-	inc.sess = sess
-	inc.elect = concurrency.NewElection(sess, n.lay.election())
-	n.s.bg.Add(1)
-	go func() {
-		defer n.s.bg.Done()
-		for {
-			err := inc.elect.Campaign(inc.ctx, n.o.id)
-			n.log.Debug("campaign returned", "err", err)
-			if err == nil {
-				inc.elected <- &election{inc: inc, key: inc.elect.Key(), rev: inc.elect.Rev()}
-				return
-			}
-			select {
-			case <-inc.ctx.Done():
-				return
-			case <-time.After(n.o.ttl / 6):
-			}
-		}
-	}()
-}
-
-// onElected makes this node the sequencer.
-func (n *node) onElected(e *election) {
-	if e.inc != n.inc {
-		return
-	}
-	n.inc.leader = true
-	n.log.Info("elected sequencer", "rev", e.rev)
-	n.seq = newSequencer(e.key, e.rev)
+	r.read, r.err = n.cli.Txn(ctx).If(cmps...).Then(then...).Else(gets...).Commit()
+	return r
 }

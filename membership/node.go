@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -44,35 +45,55 @@ type node struct {
 	cli *clientv3.Client
 	log *slog.Logger
 
-	inc       *incarnation // the current lease and its goroutines; nil while not registered
-	oldLease  clientv3.LeaseID
-	fenceAt   time.Time   // when to fence unless a renewal succeeds first
-	deadline  *time.Timer // fires at fenceAt
-	members   map[string]memberRecord
-	memRev    int64 // revision of the last change to members
-	commit    *plan // latest known commit
-	plan      *plan // latest known plan
-	prepared  int64 // plan revision OnPrepare was called for
-	acked     int64 // plan revision acknowledged
-	wch       clientv3.WatchChan
-	wcancel   context.CancelFunc
-	seq       *sequencer
-	retry     *time.Timer
-	backoff   time.Duration
-	announced bool
+	inc        *incarnation // the current lease and its goroutines; nil while not registered
+	oldLease   clientv3.LeaseID
+	fenceAt    time.Time                  // when to fence unless a renewal succeeds first
+	deadline   *time.Timer                // fires at fenceAt
+	input      atomic.Pointer[renewInput] // what renewals compare
+	stuckAt    atomic.Int64               // while in a callback: when it overruns, in Unix nanoseconds
+	members    map[string]memberRecord
+	memRev     int64       // revision of the last change to members
+	memChanged time.Time   // when members last changed
+	memberRev  int64       // ModRevision of this instance's own member key
+	commit     *commit     // latest commit key seen
+	plan       *plan       // latest plan key seen
+	committed  *committed  // the committed assignment, when known
+	prepared   int64       // plan revision OnPrepare was called for
+	acked      int64       // plan revision acknowledged
+	last       viewAt      // what lastView was computed from
+	lastView   View        // the view the commit or member list gives, as last computed
+	computed   time.Time   // when lastView was computed
+	recompute  *time.Timer // fires when a view held back by pace is due
+	reg        registry
+	state      watcher         // the registry base, commit and plan
+	memb       watcher         // the members, when the node follows them
+	membSeen   int64           // the revision up to which memb has delivered
+	membLag    int64           // a member change a renewal found that memb had not delivered
+	foreign    map[string]bool // member keys of another registry base, ignored
+	checks     watchChecks     // renewals left that check the members watch
+	seq        *sequencer
+	retry      *time.Timer
+	backoff    time.Duration
+	announced  bool
 }
 
 // newNode returns the loop state of dynamic session s.
 func newNode(s *Session) *node {
 	n := &node{s: s, o: s.o, lay: newLayout(s.key, s.o.env), cli: s.cli, log: s.o.logger,
-		deadline: time.NewTimer(time.Hour), retry: time.NewTimer(time.Hour)}
-	n.deadline.Stop()
-	n.retry.Stop()
+		deadline: stoppedTimer(), retry: stoppedTimer(), recompute: stoppedTimer(),
+		members: map[string]memberRecord{}, foreign: map[string]bool{}}
 	return n
 }
 
+// stoppedTimer returns a timer that is not running.
+func stoppedTimer() *time.Timer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}
+
 // run is the session's loop: it reacts to watch events, renewals, the
-// fence deadline, the sequencer's acks and timeouts, and requests, until
+// fence deadline, the sequencer's acks and timers, and requests, until
 // ctx ends or a stop request comes.
 func (n *node) run(ctx context.Context) error {
 	defer n.cleanup()
@@ -82,19 +103,25 @@ func (n *node) run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return errStopped
-		case wr, ok := <-n.wch:
-			n.onWatch(wr, ok)
+		case wr, ok := <-n.state.ch:
+			n.onWatch(&n.state, wr, ok)
+			n.drainWatch(&n.state)
+		case wr, ok := <-n.memb.ch:
+			n.onWatch(&n.memb, wr, ok)
+			n.drainWatch(&n.memb)
 		case r := <-n.inc.renewalsC():
 			n.onRenewal(r)
 		case <-n.deadline.C:
-			n.lose(fmt.Sprintf("no lease renewal for %s", n.o.ttl-n.margin()))
+			n.onDeadline()
 		case e := <-n.inc.electedC():
 			n.onElected(e)
 		case wr, ok := <-n.seq.acksC():
 			n.seq.onAcks(n, wr, ok)
 		case <-n.seq.timerC():
 			n.seq.onTimeout(n)
+		case <-n.seq.wakeC():
 		case <-n.retry.C:
+		case <-n.recompute.C:
 		case req := <-n.s.reqs:
 			err = n.handle(ctx, req)
 		}
@@ -102,6 +129,7 @@ func (n *node) run(ctx context.Context) error {
 			return err
 		}
 		n.settle(ctx)
+		n.publishInput()
 	}
 }
 
@@ -133,6 +161,10 @@ func (n *node) settle(ctx context.Context) {
 
 // later schedules another settle after the next backoff delay.
 func (n *node) later(err error) {
+	if errors.Is(err, errNewRegistry) {
+		n.retry.Reset(0) // the state was dropped: list again at once
+		return
+	}
 	n.backoff = min(max(2*n.backoff, 100*time.Millisecond), 5*time.Second, n.o.ttl)
 	msg := "etcd unavailable; retrying"
 	if errors.Is(err, ErrDuplicateID) {
@@ -162,7 +194,7 @@ func (n *node) handle(ctx context.Context, req request) error {
 	case reqThreads:
 		req.reply <- reply{err: n.setThreads(req.ctx, req.threads)}
 	case reqStop:
-		n.s.emit(fenceView(n.o.threads))
+		n.emit(fenceView(n.o.threads))
 		inc := n.inc
 		n.stopSequencer()
 		if inc != nil {
@@ -175,32 +207,10 @@ func (n *node) handle(ctx context.Context, req request) error {
 	return nil
 }
 
-// setThreads publishes a new thread count for this instance.
-func (n *node) setThreads(ctx context.Context, threads int) error {
-	n.o.threads = threads
-	if n.inc == nil {
-		return nil // published when it registers
-	}
-	cctx, cancel := n.callCtx(ctx)
-	defer cancel()
-	key := n.lay.member(n.o.id)
-	resp, err := n.cli.Txn(cctx).
-		If(clientv3.Compare(clientv3.LeaseValue(key), "=", n.inc.lease)).
-		Then(clientv3.OpPut(key, n.record(), clientv3.WithLease(n.inc.lease))).Commit()
-	if err != nil {
-		return fmt.Errorf("membership: set threads: %w", err)
-	}
-	if !resp.Succeeded {
-		n.lose("member key gone")
-		return fmt.Errorf("membership: set threads: member key gone; re-joining")
-	}
-	return nil
-}
-
 // record returns this instance's member record as stored.
 func (n *node) record() string {
 	return encode(memberRecord{Threads: n.o.threads, Addr: n.o.addr, PID: pid,
-		Version: n.o.version, TTLMillis: n.o.ttl.Milliseconds()})
+		Version: n.o.version, TTLMillis: n.o.ttl.Milliseconds(), Reg: n.reg.base.ID})
 }
 
 // request sends req to the loop and waits for its reply.
@@ -248,9 +258,9 @@ func (n *node) cleanup() {
 		n.inc.end()
 		n.inc = nil
 	}
-	if n.wcancel != nil {
-		n.wcancel()
-	}
+	n.state.stop()
+	n.memb.stop()
 	n.deadline.Stop()
 	n.retry.Stop()
+	n.recompute.Stop()
 }

@@ -2,11 +2,13 @@ package membership
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -58,6 +60,7 @@ type options struct {
 	id          string
 	threads     int
 	endpoints   []string
+	tls         *tls.Config
 	client      *clientv3.Client
 	static      bool
 	base, total int
@@ -84,11 +87,17 @@ func WithInstanceID(id string) Option { return func(o *options) { o.id = id } }
 func WithThreads(n int) Option { return func(o *options) { o.threads = n } }
 
 // WithEndpoints makes the cluster dynamic, registered in the etcd v3
-// cluster at endpoints (host:port or URLs). The session creates its own
+// cluster at endpoints: host:port, http://host:port, or https://host:port
+// for TLS (as ParseRegistry returns them). The session creates its own
 // client and closes it when it ends.
 func WithEndpoints(endpoints ...string) Option {
 	return func(o *options) { o.endpoints = endpoints }
 }
+
+// WithTLS sets the TLS configuration of the client WithEndpoints creates
+// for https:// endpoints (TLSConfig builds one from PEM files). The
+// default trusts the system's authorities and presents no certificate.
+func WithTLS(cfg *tls.Config) Option { return func(o *options) { o.tls = cfg } }
 
 // WithClient makes the cluster dynamic, registered through c, which the
 // caller keeps and closes after the session ends. A sequencer campaign cut
@@ -196,9 +205,14 @@ func (o *options) check(key string) error {
 		return fmt.Errorf("membership: order %q: want join or id", o.order)
 	case o.consistency != Strict && o.consistency != Eventual:
 		return fmt.Errorf("membership: consistency %q: want strict or eventual", o.consistency)
+	case o.tls != nil && !slices.ContainsFunc(o.endpoints, isTLSEndpoint):
+		return errors.New("membership: a TLS configuration needs https:// endpoints")
 	}
 	return nil
 }
+
+// isTLSEndpoint reports whether an endpoint speaks TLS.
+func isTLSEndpoint(ep string) bool { return strings.HasPrefix(ep, "https://") }
 
 // buildVersion returns the main module's version, or "dev".
 func buildVersion() string {

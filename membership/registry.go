@@ -3,47 +3,22 @@ package membership
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"strconv"
-	"strings"
 	"time"
 )
-
-// ParseRegistry parses a registry URI, etcd://host:port[,host:port...],
-// into etcd endpoints (host:port). Errors wrap ErrBadRegistry.
-func ParseRegistry(uri string) ([]string, error) {
-	hosts, ok := strings.CutPrefix(uri, "etcd://")
-	if !ok {
-		return nil, fmt.Errorf("registry %q: %w: want etcd://host:port[,host:port]", uri, ErrBadRegistry)
-	}
-	hosts = strings.TrimSuffix(hosts, "/")
-	if strings.ContainsAny(hosts, "/?#@ ") {
-		return nil, fmt.Errorf("registry %q: %w: only hosts and ports are allowed", uri, ErrBadRegistry)
-	}
-	var eps []string
-	for hp := range strings.SplitSeq(hosts, ",") {
-		host, port, err := net.SplitHostPort(hp)
-		if err != nil || host == "" {
-			return nil, fmt.Errorf("registry %q: %w: %q is not host:port", uri, ErrBadRegistry, hp)
-		}
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("registry %q: %w: bad port %q", uri, ErrBadRegistry, port)
-		}
-		eps = append(eps, hp)
-	}
-	return eps, nil
-}
 
 // layout names the keys of one cluster, all under /herd/<key>/<env>/:
 //
 //	acks/<plan-rev>/<id>  an instance's acknowledgement of a plan
-//	commit                the committed plan: the current assignment
 //	members/<id>          an instance's member record, on its lease
-//	plan                  the sequencer's latest plan
 //	sequencer/            the sequencer election
+//	state/commit          the committed plan: the current assignment
+//	state/epoch           the registry's base: what epochs count from
+//	state/plan            the sequencer's latest plan
+//	snapshot              the whole committed assignment, read when listing
 //
-// A node watches from commit to plan, which covers commit, members/ and
-// plan and nothing else.
+// Every node watches state/; members/ is watched in eventual consistency
+// and by the sequencer.
 type layout struct{ prefix string }
 
 // newLayout returns the key layout of cluster key in env.
@@ -51,11 +26,13 @@ func newLayout(key, env string) layout { return layout{prefix: "/herd/" + key + 
 
 func (l layout) member(id string) string    { return l.prefix + "members/" + id }
 func (l layout) members() string            { return l.prefix + "members/" }
-func (l layout) plan() string               { return l.prefix + "plan" }
-func (l layout) commit() string             { return l.prefix + "commit" }
+func (l layout) state() string              { return l.prefix + "state/" }
+func (l layout) plan() string               { return l.prefix + "state/plan" }
+func (l layout) commit() string             { return l.prefix + "state/commit" }
+func (l layout) epoch() string              { return l.prefix + "state/epoch" }
+func (l layout) snapshot() string           { return l.prefix + "snapshot" }
 func (l layout) election() string           { return l.prefix + "sequencer/" }
 func (l layout) acks() string               { return l.prefix + "acks/" }
-func (l layout) watchEnd() string           { return l.plan() + "\x00" }
 func (l layout) ackPrefix(rev int64) string { return l.acks() + strconv.FormatInt(rev, 10) + "/" }
 func (l layout) ack(rev int64, id string) string {
 	return l.ackPrefix(rev) + id
@@ -70,6 +47,8 @@ type memberRecord struct {
 	// TTLMillis is the instance's TTL: how long a sequencer waits for its
 	// acknowledgement before committing without it.
 	TTLMillis int64 `json:"ttl_ms"`
+	// Reg is the id of the registry base the record was written under.
+	Reg string `json:"reg"`
 
 	createRev int64
 	lease     int64
@@ -83,16 +62,39 @@ func (m memberRecord) ttl(def time.Duration) time.Duration {
 	return time.Duration(m.TTLMillis) * time.Millisecond
 }
 
-// plan is the value of the plan and commit keys.
+// plan is the value of the plan key: what a rebalance changes in the
+// commit it builds on, so that a rebalance sends each instance the
+// changes, not the whole assignment.
 type plan struct {
-	// EpochPrev is the revision of the commit the plan changes.
-	EpochPrev   int64      `json:"epoch_prev"`
-	Assignments assignment `json:"assignments"`
-	Total       int        `json:"total"`
-	// PlanRev is, in a commit, the revision of the plan it commits.
-	PlanRev int64 `json:"plan_rev,omitempty"`
+	// EpochPrev is the revision of the commit the plan changes; 0 for the
+	// first.
+	EpochPrev int64 `json:"epoch_prev"`
+	// Set holds the new and changed slots; Drop the instances that go.
+	Set   assignment `json:"set,omitempty"`
+	Drop  []string   `json:"drop,omitempty"`
+	Total int        `json:"total"`
+	// Reg is the id of the registry base the plan was written under.
+	Reg string `json:"reg"`
 
 	rev int64 // the key's ModRevision
+}
+
+// commit is the value of the commit key: the plan committed.
+type commit struct {
+	PlanRev int64  `json:"plan_rev"`
+	Total   int    `json:"total"`
+	Reg     string `json:"reg"`
+
+	rev int64 // the key's ModRevision
+}
+
+// snapshot is the value of the snapshot key, written with every commit
+// and read when listing: the whole committed assignment. No one watches
+// it, so a rebalance does not send it to every instance.
+type snapshot struct {
+	Assignments assignment `json:"assignments"`
+	Total       int        `json:"total"`
+	Reg         string     `json:"reg"`
 }
 
 // decodeMember decodes a member key's value.
@@ -108,14 +110,13 @@ func decodeMember(value []byte, createRev, lease int64) (memberRecord, error) {
 	return m, nil
 }
 
-// decodePlan decodes a plan or commit key's value.
-func decodePlan(value []byte, rev int64) (*plan, error) {
-	p := &plan{}
-	if err := json.Unmarshal(value, p); err != nil {
-		return nil, fmt.Errorf("plan: %w", err)
+// decode decodes a plan, commit or snapshot value into v.
+func decode[T any](what string, value []byte) (*T, error) {
+	v := new(T)
+	if err := json.Unmarshal(value, v); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	p.rev = rev
-	return p, nil
+	return v, nil
 }
 
 // encode returns v as JSON; the types encoded here cannot fail.

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 )
 
 // Session is one instance's membership in a cluster: static, or registered
@@ -59,7 +62,8 @@ func New(key string, opts ...Option) (*Session, error) {
 	}
 	s.cli, s.ownClient = o.client, false
 	if s.cli == nil {
-		s.cli, err = clientv3.New(clientv3.Config{Endpoints: o.endpoints, Logger: zap.NewNop()})
+		s.cli, err = clientv3.New(clientv3.Config{Endpoints: o.endpoints, TLS: o.tls, Logger: zap.NewNop(),
+			DialOptions: []grpc.DialOption{reconnect(o.ttl)}})
 		if err != nil {
 			return nil, fmt.Errorf("membership: etcd client: %w", err)
 		}
@@ -69,6 +73,15 @@ func New(key string, opts ...Option) (*Session, error) {
 	s.joined = make(chan struct{})
 	s.loopDone = make(chan struct{})
 	return s, nil
+}
+
+// reconnect makes the client connect again within a renewal interval of
+// losing etcd, instead of backing off for up to two minutes: a session
+// that cannot renew fences itself within two thirds of its TTL.
+func reconnect(ttl time.Duration) grpc.DialOption {
+	b := backoff.DefaultConfig
+	b.BaseDelay, b.MaxDelay = min(b.BaseDelay, ttl/12), ttl/6
+	return grpc.WithConnectParams(grpc.ConnectParams{Backoff: b, MinConnectTimeout: ttl / 6})
 }
 
 // ID returns the instance identifier, generated unless WithInstanceID

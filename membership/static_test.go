@@ -3,6 +3,7 @@ package membership
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 )
@@ -89,21 +90,29 @@ func TestNewRefuses(t *testing.T) {
 	}
 }
 
-// TestParseRegistry checks registry URIs.
+// TestParseRegistry checks registry URIs: etcd://, http:// and https://,
+// one endpoint or several, in etcd's own comma-separated URL form too.
 func TestParseRegistry(t *testing.T) {
 	good := map[string][]string{
-		"etcd://127.0.0.1:2379":               {"127.0.0.1:2379"},
-		"etcd://a:1,b:2/":                     {"a:1", "b:2"},
-		"etcd://[::1]:2379,etcd.example:2380": {"[::1]:2379", "etcd.example:2380"},
+		"etcd://127.0.0.1:2379":                          {"127.0.0.1:2379"},
+		"etcd://a:1,b:2/":                                {"a:1", "b:2"},
+		"etcd://[::1]:2379,etcd.example:2380":            {"[::1]:2379", "etcd.example:2380"},
+		"http://127.0.0.1:2379/":                         {"127.0.0.1:2379"},
+		"http://a:1,http://b:2":                          {"a:1", "b:2"},
+		"http://a:1/,etcd://b:2/,c:3":                    {"a:1", "b:2", "c:3"},
+		"https://a.example:2379":                         {"https://a.example:2379"},
+		"https://a.example:2379/,https://b.example:2379": {"https://a.example:2379", "https://b.example:2379"},
+		"https://a:1,b:2":                                {"https://a:1", "https://b:2"},
 	}
 	for uri, want := range good {
 		got, err := ParseRegistry(uri)
-		if err != nil || len(got) != len(want) || got[0] != want[0] || got[len(got)-1] != want[len(want)-1] {
+		if err != nil || !slices.Equal(got, want) {
 			t.Errorf("ParseRegistry(%q) = %q, %v; want %q", uri, got, err, want)
 		}
 	}
-	for _, uri := range []string{"", "http://127.0.0.1:2379", "etcd://", "etcd://host", "etcd://h:0",
-		"etcd://h:99999", "etcd://h:1/v2/keys", "etcd://u:p@h:1", "etcd://h:1,", "etcd://:1"} {
+	for _, uri := range []string{"", "127.0.0.1:2379", "ftp://127.0.0.1:2379", "etcd://", "etcd://host", "etcd://h:0",
+		"etcd://h:99999", "etcd://h:1/v2/keys", "etcd://u:p@h:1", "etcd://h:1,", "etcd://:1", "http://h:1?x=1",
+		"https://a:1,http://b:2", "http://a:1,https://b:2", "http://a:1,ftp://b:2", "http://h:1//", "https://h"} {
 		if got, err := ParseRegistry(uri); !errors.Is(err, ErrBadRegistry) {
 			t.Errorf("ParseRegistry(%q) = %q, %v; want ErrBadRegistry", uri, got, err)
 		}
@@ -131,5 +140,26 @@ func TestAssign(t *testing.T) {
 	}
 	if v := as.view("node2", 99, 1, total, 9); v.Index != -1 {
 		t.Errorf("view of node2 on another lease = %+v; want Index -1", v)
+	}
+}
+
+// TestListView checks that the eventual view of the member list agrees
+// with the assignment's.
+func TestListView(t *testing.T) {
+	members := map[string]memberRecord{
+		"node3": {Threads: 4, createRev: 10, lease: 3},
+		"node1": {Threads: 2, createRev: 30, lease: 1, Addr: "a:1"},
+		"node2": {Threads: 1, createRev: 20, lease: 2},
+	}
+	for _, order := range []Order{OrderJoin, OrderID} {
+		as, total := assign(members, order)
+		for _, id := range []string{"node1", "node2", "node3"} {
+			for _, lease := range []int64{members[id].lease, 99} {
+				want := as.view(id, lease, 5, total, 7)
+				if got := listView(members, order, id, lease, 5, 7); !got.equal(want) {
+					t.Errorf("%s %s lease %d: listView %+v; want %+v", order, id, lease, got, want)
+				}
+			}
+		}
 	}
 }

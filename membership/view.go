@@ -68,27 +68,54 @@ func (s slot) contains(t slot) bool {
 // assignment maps instance ids to their slots.
 type assignment map[string]slot
 
-// assign gives each member its base, in the given order: the sum of the
-// thread counts before it. It returns the slots and the total.
-func assign(members map[string]memberRecord, order Order) (assignment, int) {
-	ids := make([]string, 0, len(members))
-	for id := range members {
-		ids = append(ids, id)
+// ordered returns the members in the given order, with their ids.
+func ordered(members map[string]memberRecord, order Order) []entry {
+	es := make([]entry, 0, len(members))
+	for id, m := range members {
+		es = append(es, entry{id, m})
 	}
-	slices.SortFunc(ids, func(a, b string) int {
+	slices.SortFunc(es, func(a, b entry) int {
 		if order == OrderJoin {
-			if c := cmp.Compare(members[a].createRev, members[b].createRev); c != 0 {
+			if c := cmp.Compare(a.m.createRev, b.m.createRev); c != 0 {
 				return c
 			}
 		}
-		return cmp.Compare(a, b)
+		return cmp.Compare(a.id, b.id)
 	})
-	as := make(assignment, len(ids))
+	return es
+}
+
+// entry is a member and its id.
+type entry struct {
+	id string
+	m  memberRecord
+}
+
+// listView returns the view of instance id on lease, with threads and
+// epoch, that the member list gives in eventual consistency: the same as
+// assign's view, in one pass over the ordered members.
+func listView(members map[string]memberRecord, order Order, id string, lease int64, threads int, epoch int64) View {
+	es := ordered(members, order)
+	v := View{Index: -1, Threads: threads, Epoch: epoch, Members: make([]Member, len(es))}
+	for i, e := range es {
+		v.Members[i] = Member{ID: e.id, Base: v.Total, Threads: e.m.Threads, Addr: e.m.Addr}
+		if e.id == id && e.m.lease == lease {
+			v.Index, v.Threads = v.Total, e.m.Threads
+		}
+		v.Total += e.m.Threads
+	}
+	return v
+}
+
+// assign gives each member its base, in the given order: the sum of the
+// thread counts before it. It returns the slots and the total.
+func assign(members map[string]memberRecord, order Order) (assignment, int) {
+	es := ordered(members, order)
+	as := make(assignment, len(es))
 	total := 0
-	for _, id := range ids {
-		m := members[id]
-		as[id] = slot{Base: total, Threads: m.Threads, Lease: m.lease, Addr: m.Addr}
-		total += m.Threads
+	for _, e := range es {
+		as[e.id] = slot{Base: total, Threads: e.m.Threads, Lease: e.m.lease, Addr: e.m.Addr}
+		total += e.m.Threads
 	}
 	return as, total
 }

@@ -28,7 +28,9 @@ to base+COUNT-1, out of the cluster's total.
   Static (-I INDEX -T TOTAL): the instance's base and the total are given;
   nothing is coordinated and the epoch is 0.
 
-  Dynamic (-r etcd://HOST:PORT[,HOST:PORT...]): the instance registers under
+  Dynamic (-r etcd://HOST:PORT[,HOST:PORT...], or http:// or https://
+  endpoints as etcd takes them, with --registry-ca, --registry-cert and
+  --registry-key for TLS): the instance registers under
   /herd/KEY/ENV/members/ID on an etcd v3 lease of --ttl. Bases follow join
   order (--order join: a newcomer never shifts the others) or instance id
   (--order id). With --consistency strict (the default) an elected
@@ -45,15 +47,19 @@ Index -1 means the instance holds no index.
 EXIT STATUS
   0    left the cluster after SIGINT or SIGTERM
   1    failure
-  2    bad usage, such as a registry URI that is not etcd://host:port`
+  2    bad usage, such as a registry URI that is not etcd://, http:// or
+       https:// host:port endpoints`
 
 const memberExample = `  herd member -k mycluster -e dev -i node1 -n 2 -r etcd://127.0.0.1:2379
+  herd member -k mycluster -r http://127.0.0.1:2379/
   herd member -I 3 -T 7 -n 4
-  herd member -r etcd://10.0.0.1:2379,10.0.0.2:2379 --consistency eventual --json`
+  herd member -r etcd://10.0.0.1:2379,10.0.0.2:2379 --consistency eventual --json
+  herd member -r https://etcd.example:2379 --registry-ca ca.pem --registry-cert node.pem --registry-key node-key.pem`
 
 // memberFlags are the values of herd member's flags.
 type memberFlags struct {
 	key, env, id, registry string
+	tls                    registryTLS
 	threads, index, total  int
 	verbose, json, static  bool
 	ttl                    time.Duration
@@ -86,7 +92,10 @@ func newMemberCmd() *cobra.Command {
 	fs.StringVarP(&f.env, "env", "e", f.env, "Cluster environment.")
 	fs.StringVarP(&f.id, "id", "i", "", "Instance identifier. Default: a random UUID.")
 	fs.IntVarP(&f.threads, "threads", "n", f.threads, "Thread count: the number of indices this instance holds.")
-	fs.StringVarP(&f.registry, "registry", "r", "", "etcd registry, etcd://HOST:PORT[,HOST:PORT...]: a dynamic cluster.")
+	fs.StringVarP(&f.registry, "registry", "r", "", "etcd registry, etcd://HOST:PORT[,HOST:PORT...] (or http://, https://): a dynamic cluster.")
+	fs.StringVar(&f.tls.ca, "registry-ca", "", "PEM file of the authorities an https:// registry is checked against. Default: the system's.")
+	fs.StringVar(&f.tls.cert, "registry-cert", "", "PEM file of a client certificate for an https:// registry, with --registry-key.")
+	fs.StringVar(&f.tls.key, "registry-key", "", "PEM file of the key of --registry-cert.")
 	fs.IntVarP(&f.index, "index", "I", f.index, "This instance's base index in a static cluster (with -T).")
 	fs.IntVarP(&f.total, "total", "T", f.total, "The total of indices in a static cluster (with -I).")
 	fs.VarP(&durationValue{p: &f.ttl}, "ttl", "", "Lease TTL: how long after a crash the others drop this instance (2s at least).")
@@ -119,6 +128,8 @@ func (f *memberFlags) options(stderr, stdout io.Writer) ([]membership.Option, er
 		return nil, usageErrorf("member: give -r for a dynamic cluster or -I and -T for a static one, not both")
 	case f.static && (f.index < 0 || f.total < 1):
 		return nil, usageErrorf("member: a static cluster needs both -I INDEX (0 or more) and -T TOTAL")
+	case f.static && (f.tls != registryTLS{}):
+		return nil, usageErrorf("member: --registry-ca, --registry-cert and --registry-key need -r https://")
 	case f.static:
 		return append(opts, membership.WithStatic(f.index, f.total)), nil
 	case f.registry == "":
@@ -128,7 +139,18 @@ func (f *memberFlags) options(stderr, stdout io.Writer) ([]membership.Option, er
 	if err != nil {
 		return nil, &usageError{fmt.Errorf("member: -r: %w", err)}
 	}
-	return append(opts, membership.WithEndpoints(eps...)), nil
+	if err := f.tls.check(f.registry); err != nil {
+		return nil, usageErrorf("member: %v", err)
+	}
+	opts = append(opts, membership.WithEndpoints(eps...))
+	if strings.HasPrefix(f.registry, "https://") {
+		cfg, err := membership.TLSConfig(f.tls.ca, f.tls.cert, f.tls.key)
+		if err != nil {
+			return nil, usageErrorf("member: %v", err)
+		}
+		opts = append(opts, membership.WithTLS(cfg))
+	}
+	return opts, nil
 }
 
 // runMember joins cluster key and stays until SIGINT or SIGTERM, then

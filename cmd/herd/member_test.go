@@ -55,7 +55,14 @@ func memberCmd(args ...string) *exec.Cmd {
 // TestMemberUsage checks that bad usage exits 2 with one line.
 func TestMemberUsage(t *testing.T) {
 	tests := map[string][]string{
-		"bad-uri":         {"-r", "http://127.0.0.1:2379"},
+		"bad-uri":         {"-r", "ftp://127.0.0.1:2379"},
+		"no-scheme":       {"-r", "127.0.0.1:2379"},
+		"mixed-tls":       {"-r", "https://a:1,http://b:2"},
+		"ca-plain":        {"-r", "http://127.0.0.1:2379", "--registry-ca", os.Args[0]},
+		"ca-static":       {"-I", "0", "-T", "1", "--registry-ca", os.Args[0]},
+		"ca-not-pem":      {"-r", "https://127.0.0.1:2379", "--registry-ca", os.Args[0]},
+		"ca-missing":      {"-r", "https://127.0.0.1:2379", "--registry-ca", "/nonexistent/ca.pem"},
+		"cert-no-key":     {"-r", "https://127.0.0.1:2379", "--registry-cert", os.Args[0]},
 		"bad-port":        {"-r", "etcd://127.0.0.1:99999"},
 		"no-mode":         {"-k", "app"},
 		"both-modes":      {"-r", "etcd://127.0.0.1:2379", "-I", "0", "-T", "1"},
@@ -166,8 +173,10 @@ func TestMemberStatic(t *testing.T) {
 	m.stop(syscall.SIGINT, true)
 }
 
-// TestMemberDynamic runs two instances on an embedded etcd: the second
-// joins after the first, and the first leaving on SIGTERM rebalances it.
+// TestMemberDynamic runs two instances on an embedded etcd, one through
+// an etcd:// registry, the other through etcd's own http://host:port/
+// form: the second joins after the first, and the first leaving on
+// SIGTERM rebalances it.
 func TestMemberDynamic(t *testing.T) {
 	e, err := etcdtest.Start(t.TempDir())
 	if err != nil {
@@ -178,7 +187,7 @@ func TestMemberDynamic(t *testing.T) {
 	key := "member-test-" + time.Now().Format("150405.000000")
 	m1 := startMember(t, "-k", key, "-i", "node1", "-n", "2", "-r", uri, "--ttl", "2s")
 	m1.waitView("node1 alone", func(v membership.View) bool { return v.Index == 0 && v.Total == 2 })
-	m2 := startMember(t, "-k", key, "-i", "node2", "-r", uri, "--ttl", "2s")
+	m2 := startMember(t, "-k", key, "-i", "node2", "-r", "http://"+e.Endpoints()[0]+"/", "--ttl", "2s")
 	v := m2.waitView("node2 after node1", func(v membership.View) bool { return v.Index == 2 && v.Total == 3 })
 	if len(v.Members) != 2 || v.Members[0].ID != "node1" || v.Epoch == 0 {
 		t.Errorf("node2's view %+v; want node1 then node2, a non-zero epoch", v)
@@ -186,6 +195,20 @@ func TestMemberDynamic(t *testing.T) {
 	m1.stop(syscall.SIGTERM, true)
 	m2.waitView("node2 alone", func(v membership.View) bool { return v.Index == 0 && v.Total == 1 })
 	m2.stop(syscall.SIGINT, true)
+}
+
+// TestMemberTLS joins an etcd that speaks TLS through -r https:// with
+// --registry-ca.
+func TestMemberTLS(t *testing.T) {
+	e, files, err := etcdtest.StartTLS(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	m := startMember(t, "-k", "member-tls", "-r", e.Endpoints()[0], "--registry-ca", files.CA,
+		"--consistency", "eventual", "--ttl", "2s")
+	m.waitView("a view over TLS", func(v membership.View) bool { return v.Index == 0 && v.Total == 1 })
+	m.stop(syscall.SIGTERM, true)
 }
 
 // TestMemberUnreachable points herd member at a port nothing listens on:

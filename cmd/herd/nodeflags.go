@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -17,6 +18,7 @@ import (
 // nodeFlags holds the values of the multi-node cluster flags.
 type nodeFlags struct {
 	registry     string
+	tls          registryTLS
 	clusterKey   string
 	clusterEnv   string
 	instanceID   string
@@ -35,7 +37,8 @@ func (n *nodeFlags) addNodeFlags(fs *pflag.FlagSet) {
 	n.consistency, n.order = string(membership.Strict), string(membership.OrderJoin)
 	n.onRebalance = "restart"
 	add(fs, g, &stringValue{&n.registry, checkRegistry}, "registry", "`etcd://HOST:PORT[,HOST:PORT]`",
-		"Join a multi-node cluster through these etcd v3 endpoints: each worker gets a cluster-wide index (this node's base + its slot) and the total, as HERD_CLUSTER_INDEX, HERD_CLUSTER_TOTAL and HERD_CLUSTER_EPOCH. Needs --cluster-key.")
+		"Join a multi-node cluster through these etcd v3 endpoints (etcd://, http:// or https://, comma-separated): each worker gets a cluster-wide index (this node's base + its slot) and the total, as HERD_CLUSTER_INDEX, HERD_CLUSTER_TOTAL and HERD_CLUSTER_EPOCH. Needs --cluster-key.")
+	n.tls.addFlags(fs, g)
 	add(fs, g, &stringValue{&n.clusterKey, checkClusterName(true)}, "cluster-key", "`KEY`",
 		"Name of the cluster in etcd, typically the application's.")
 	add(fs, g, &stringValue{&n.clusterEnv, checkClusterName(false)}, "cluster-env", "`ENV`",
@@ -53,7 +56,7 @@ func (n *nodeFlags) addNodeFlags(fs *pflag.FlagSet) {
 	add(fs, g, &intValue{&n.clusterTotal, 0}, "cluster-total", "`N`",
 		"Total of indices of a static cluster; 0 for none.")
 	add(fs, g, &rebalanceValue{&n.onRebalance}, "on-rebalance", "`restart|signal:NAME|none`",
-		"What command workers get when their index changes: a rolling restart (they start with the new HERD_CLUSTER_* values), a signal such as signal:HUP (they may ask their index over IPC), or nothing. Go workers are told over IPC.")
+		"What command workers get when their index or the total changes: a restart (they start with the new HERD_CLUSTER_* values; in strict consistency the old worker is stopped first, and a worker holds its index until its exit is reaped), a signal such as signal:HUP (they may ask their index over IPC), or nothing. Go workers are told over IPC.")
 }
 
 // check refuses combinations no single flag can judge. workers is the
@@ -75,7 +78,7 @@ func (n *nodeFlags) check(workers int) error {
 			return usageErrorf("--%s needs --registry", name)
 		}
 	}
-	return nil
+	return n.tls.check(n.registry)
 }
 
 // dynamicOnly returns the first option that only a --registry cluster
@@ -92,6 +95,9 @@ func (n *nodeFlags) dynamicOnly() string {
 		{"consistency", n.consistency != string(membership.Strict)},
 		{"order", n.order != string(membership.OrderJoin)},
 		{"on-rebalance", n.onRebalance != "restart"},
+		{"registry-ca", n.tls.ca != ""},
+		{"registry-cert", n.tls.cert != ""},
+		{"registry-key", n.tls.key != ""},
 	} {
 		if o.set {
 			return o.name
@@ -110,6 +116,7 @@ func (n *nodeFlags) apply(cfg *herd.Config) {
 	cfg.Registry, cfg.ClusterKey, cfg.ClusterEnv, cfg.InstanceID = n.registry, n.clusterKey, n.clusterEnv, n.instanceID
 	cfg.ClusterTTL, cfg.Consistency, cfg.Order = n.clusterTTL, n.consistency, n.order
 	cfg.OnRebalance = n.onRebalance
+	cfg.RegistryCA, cfg.RegistryCert, cfg.RegistryKey = n.tls.ca, n.tls.cert, n.tls.key
 	cfg.Join = herdetcd.Join
 }
 
@@ -121,6 +128,55 @@ func checkRegistry(s string) error {
 	}
 	if _, err := membership.ParseRegistry(s); err != nil {
 		return errors.New(strings.TrimPrefix(err.Error(), fmt.Sprintf("registry %q: ", s)))
+	}
+	return nil
+}
+
+// registryTLS holds the TLS files of an https:// registry.
+type registryTLS struct{ ca, cert, key string }
+
+// addFlags registers --registry-ca, --registry-cert and --registry-key in
+// help section g.
+func (r *registryTLS) addFlags(fs *pflag.FlagSet, g string) {
+	add(fs, g, &stringValue{&r.ca, checkReadable}, "registry-ca", "`FILE`",
+		"PEM file of the authorities an https:// registry's certificate is checked against. Default: the system's.")
+	add(fs, g, &stringValue{&r.cert, checkReadable}, "registry-cert", "`FILE`",
+		"PEM file of this node's client certificate for an https:// registry, with --registry-key.")
+	add(fs, g, &stringValue{&r.key, checkReadable}, "registry-key", "`FILE`",
+		"PEM file of the key of --registry-cert.")
+}
+
+// check refuses TLS files without an https:// registry, a certificate
+// without its key, and files that are not the PEM they should be.
+func (r *registryTLS) check(registry string) error {
+	if r.ca == "" && r.cert == "" && r.key == "" {
+		return nil
+	}
+	if !strings.HasPrefix(registry, "https://") {
+		return usageErrorf("--registry-ca, --registry-cert and --registry-key need an https:// --registry")
+	}
+	if (r.cert == "") != (r.key == "") {
+		return usageErrorf("--registry-cert and --registry-key go together")
+	}
+	if _, err := membership.TLSConfig(r.ca, r.cert, r.key); err != nil {
+		return usageErrorf("--registry-ca/--registry-cert/--registry-key: %v", strings.TrimPrefix(err.Error(), "membership: "))
+	}
+	return nil
+}
+
+// checkReadable refuses a path that is not a readable file; empty means
+// none.
+func checkReadable(s string) error {
+	if s == "" {
+		return nil
+	}
+	f, err := os.Open(s)
+	if err != nil {
+		return errors.Unwrap(err)
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || st.IsDir() {
+		return errors.New("not a file")
 	}
 	return nil
 }

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"os"
 	"testing"
 	"time"
 
 	"github.com/herd-cluster/herd"
+	"github.com/herd-cluster/herd/membership/etcdtest"
 )
 
 // registryArgs make a dynamic cluster, which the options of one need.
@@ -81,6 +83,42 @@ func TestNodeFlagsConfig(t *testing.T) {
 	}
 }
 
+// TestRegistryForms checks the registry URIs --registry takes: etcd://,
+// http:// with a trailing slash, comma-separated URLs, and https:// with
+// the TLS files, which reach the Config.
+func TestRegistryForms(t *testing.T) {
+	files := writeTLSFiles(t)
+	for _, args := range [][]string{
+		{"--registry", "etcd://10.0.0.1:2379"},
+		{"--registry", "http://127.0.0.1:2379/"},
+		{"--registry", "http://10.0.0.1:2379,http://10.0.0.2:2379"},
+		{"--registry", "https://etcd.example:2379", "--registry-ca", files.CA, "--registry-cert", files.Cert, "--registry-key", files.Key},
+	} {
+		r := runHerd(t, append(append([]string{"run", "--cluster-key", "k"}, args...), "--", "true")...)
+		if r.code != 0 || r.cfg.Registry != args[1] {
+			t.Errorf("herd run %q: code %d stderr %q registry %q", args, r.code, r.stderr, r.cfg.Registry)
+		}
+		if err := r.cfg.Validate(); r.code == 0 && err != nil {
+			t.Errorf("herd run %q: Validate: %v", args, err)
+		}
+	}
+	r := runHerd(t, "run", "--cluster-key", "k", "--registry", "https://h:1", "--registry-ca", files.CA, "--", "true")
+	if r.cfg.RegistryCA != files.CA || r.cfg.RegistryCert != "" {
+		t.Errorf("TLS files reached the Config as %q %q", r.cfg.RegistryCA, r.cfg.RegistryCert)
+	}
+}
+
+// writeTLSFiles writes an authority and a certificate it signed, with its
+// key, as PEM files.
+func writeTLSFiles(t *testing.T) etcdtest.TLSFiles {
+	t.Helper()
+	files, err := etcdtest.WriteTLSFiles(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
+}
+
 // nodeFields returns the multi-node fields of c, comparable.
 func nodeFields(c herd.Config) [10]any {
 	return [10]any{c.Registry, c.ClusterKey, c.ClusterEnv, c.InstanceID, c.ClusterTTL, c.Consistency, c.Order,
@@ -127,7 +165,16 @@ func TestClusterEnv(t *testing.T) {
 func TestNodeFlagsBad(t *testing.T) {
 	dyn := func(args ...string) []string { return append(append([]string{}, registryArgs...), args...) }
 	for _, tc := range []badInput{
-		{name: "registry scheme", args: []string{"--registry", "http://h:1"}, want: []string{"--registry", `"http://h:1"`, "etcd://"}},
+		{name: "registry scheme", args: []string{"--registry", "ftp://h:1"}, want: []string{"--registry", `"ftp://h:1"`, "etcd://"}},
+		{name: "registry no scheme", args: []string{"--registry", "h:1"}, want: []string{"--registry", `"h:1"`}},
+		{name: "registry mixed tls", args: []string{"--registry", "https://h:1,http://g:2"}, want: []string{"--registry", "TLS"}},
+		{name: "ca plain registry", args: dyn("--registry-ca", os.Args[0]), want: []string{"--registry-ca", "https://"}},
+		{name: "ca missing", args: []string{"--registry-ca", "/nonexistent/ca.pem"}, want: []string{"--registry-ca", "/nonexistent/ca.pem"}},
+		{name: "ca not pem", args: []string{"--registry", "https://h:1", "--cluster-key", "k", "--registry-ca", os.Args[0]},
+			want: []string{"--registry-ca"}},
+		{name: "cert no key", args: []string{"--registry", "https://h:1", "--cluster-key", "k", "--registry-cert", os.Args[0]},
+			want: []string{"--registry-cert", "--registry-key"}},
+		{name: "ca alone", args: []string{"--registry-ca", os.Args[0]}, want: []string{"--registry-ca needs --registry"}},
 		{name: "registry no port", args: []string{"--registry", "etcd://h"}, want: []string{"--registry", `"etcd://h"`}},
 		{name: "registry bad port", args: []string{"--registry", "etcd://h:99999"}, want: []string{"--registry", "99999"}},
 		{name: "registry path", args: []string{"--registry", "etcd://h:1/x"}, want: []string{"--registry"}},

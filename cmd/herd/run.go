@@ -78,8 +78,14 @@ MULTI-NODE CLUSTER
   etcd://HOST:PORT the node joins cluster --cluster-key on etcd; a node's
   base is the sum of the worker counts of the nodes before it (--order),
   and with --consistency strict no index is ever held twice at once. When
-  its index changes, a command worker is restarted, signalled or left alone
-  (--on-rebalance). herd member shows a cluster's views.
+  its index or the total changes, a command worker is restarted, signalled
+  or left alone (--on-rebalance). Restarted in strict consistency, a
+  command worker holds its index from its start until its exit is reaped:
+  a worker losing its index is stopped, and the node acknowledges the
+  rebalance only once it has exited; its replacement gets its new index
+  only after the rebalance is committed. A rebalance that comes during a
+  rolling restart is never dropped: the workers end on the latest view.
+  herd member shows a cluster's views.
 
 SIGNALS
   TERM, INT    Graceful stop: workers get --stop-signal and have

@@ -55,6 +55,10 @@ type Config struct {
 	// MaxWorkers by their average CPU use, from ReportUsage.
 	Autoscale Autoscale
 
+	// Follow is how workers follow a new cluster view (SetClusterView).
+	// The zero value, FollowNone, leaves them running.
+	Follow Follow
+
 	// Rand returns a number in [0, n); nil means math/rand. Tests make
 	// jitter deterministic with it.
 	Rand func(n int64) int64

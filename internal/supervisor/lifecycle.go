@@ -40,12 +40,6 @@ func (p *Pool) killAll() {
 	}
 }
 
-// SetClusterView records this node's share of a multi-node cluster, for
-// Stats.
-func (p *Pool) SetClusterView(v ClusterView) {
-	_ = p.post(func() { p.cluster = &v })
-}
-
 // liveSlots counts the slots that are not being scaled away.
 func (p *Pool) liveSlots() int {
 	n := 0
@@ -162,6 +156,9 @@ func (p *Pool) stats() Stats {
 		}
 		if p.cluster != nil {
 			ws.ClusterIndex = p.cluster.SlotIndex(s.id)
+			if s.cur != nil && p.cfg.Follow != FollowNone {
+				ws.ClusterIndex = s.cur.index // the one it started with, which it holds
+			}
 		}
 		if w := s.cur; w != nil {
 			ws.PID, ws.Gen, ws.StartedAt, ws.Ready, ws.StatusText = w.pid, w.gen, w.started, w.ready, w.status

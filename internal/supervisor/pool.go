@@ -67,8 +67,10 @@ type Pool struct {
 	recycles  []*slot // waiting for their recycle
 	recycling *slot   // whose replacement is starting
 
-	scaler  scaler
-	cluster *ClusterView // this node's share of a multi-node cluster
+	scaler   scaler
+	cluster  *ClusterView  // this node's share of a multi-node cluster
+	releases []releaseWait // Release calls waiting for workers to go
+	withheld map[int]bool  // slots that gave up their index for a plan: none until the next view
 
 	serving  []bool // the slots last told to the launcher's steering
 	steerBuf []bool

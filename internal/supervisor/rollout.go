@@ -14,6 +14,12 @@ type rollout struct {
 	err      error             // first failure; no new slot starts after it
 	started  time.Time
 	waiters  []chan error
+	// rebalance marks a rollout for a new cluster view (converge): it
+	// replaces the stale slots only, and with FollowStopFirst stops a
+	// slot's worker before its replacement starts (stopping, until the
+	// exit is reaped).
+	rebalance bool
+	stopping  map[*slot]bool
 }
 
 // Restart rolls every slot over to a new worker (or only the slot only, when
@@ -57,7 +63,7 @@ func (p *Pool) startRollout(only int, done chan error) error {
 	case only >= len(p.slots) || (only >= 0 && p.slots[only].removing):
 		return &SlotError{Slot: only}
 	}
-	r := &rollout{inflight: make(map[*slot]*worker), started: p.clock.Now(), waiters: []chan error{done}}
+	r := &rollout{inflight: make(map[*slot]*worker), stopping: make(map[*slot]bool), started: p.clock.Now(), waiters: []chan error{done}}
 	p.dropRecycles()
 	for _, s := range p.slots {
 		if !s.removing && (only < 0 || s.id == only) {
@@ -84,9 +90,13 @@ func (p *Pool) rolloutStep() {
 	}
 	// The replacements of one step start together (see startWorkers).
 	var step []*slot
-	for r.err == nil && len(r.inflight)+len(step) < p.cfg.MaxSurge && len(r.queue) > 0 {
+	for r.err == nil && len(r.inflight)+len(r.stopping)+len(step) < p.cfg.MaxSurge && len(r.queue) > 0 {
 		s := r.queue[0]
 		r.queue = r.queue[1:]
+		if r.rebalance {
+			p.rebalanceSlot(r, s)
+			continue
+		}
 		if s.disabled {
 			s.enable()
 			p.cfg.Logger.Info("slot enabled again by a restart", "slot", s.id)
@@ -109,8 +119,27 @@ func (p *Pool) rolloutStep() {
 		}
 		r.inflight[s] = ws[i]
 	}
-	if len(r.inflight) == 0 && (len(r.queue) == 0 || r.err != nil) {
+	if len(r.inflight) == 0 && len(r.stopping) == 0 && (len(r.queue) == 0 || r.err != nil) {
 		p.finishRollout(r.err)
+	}
+}
+
+// rebalanceSlot replaces the worker of s for the cluster view, unless it
+// is no longer stale: with FollowStopFirst a worker holding an index is
+// stopped first (clusterExited starts its replacement once its exit is
+// reaped); otherwise the replacement starts beside it.
+func (p *Pool) rebalanceSlot(r *rollout, s *slot) {
+	if !p.stale(s) {
+		return
+	}
+	if p.cfg.Follow == FollowStopFirst && s.cur.index >= 0 {
+		r.stopping[s] = true
+		p.stopWorker(s.cur, stopRebalance)
+		return
+	}
+	s.replaceReason = stopRebalance
+	if w, err := p.startWorker(s, stopRebalance); err == nil {
+		r.inflight[s] = w
 	}
 }
 
@@ -131,6 +160,7 @@ func (p *Pool) dropFromRollout(s *slot) {
 		return
 	}
 	delete(r.inflight, s)
+	delete(r.stopping, s)
 	for i, q := range r.queue {
 		if q == s {
 			r.queue = append(r.queue[:i:i], r.queue[i+1:]...)
@@ -144,15 +174,20 @@ func (p *Pool) finishRollout(err error) {
 	r := p.rollout
 	p.rollout = nil
 	d := p.clock.Now().Sub(r.started)
+	reason := ""
+	if r.rebalance {
+		reason = stopRebalance
+	}
 	if err != nil {
 		p.counts.rolloutsKO++
-		p.emit(Event{Type: EventRolloutFailed, Slot: -1, Err: err, Delay: d})
+		p.emit(Event{Type: EventRolloutFailed, Slot: -1, Err: err, Delay: d, Reason: reason})
 	} else {
 		p.counts.rolloutsDone++
-		p.emit(Event{Type: EventRolloutFinished, Slot: -1, Delay: d})
+		p.emit(Event{Type: EventRolloutFinished, Slot: -1, Delay: d, Reason: reason})
 	}
 	for _, c := range r.waiters {
 		c <- err
 	}
 	p.nextRecycle()
+	p.converge() // a view that came during the rollout
 }

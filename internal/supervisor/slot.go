@@ -56,6 +56,10 @@ type worker struct {
 	maxRequests uint64 // 0: no limit
 	ageTimer    timer
 	usage       Usage
+
+	// The cluster view the worker was started with (LaunchView).
+	index, total int
+	epoch        int64
 }
 
 // startWorker starts a new process for s and returns it. The new worker
@@ -94,6 +98,7 @@ func (p *Pool) launched(s *slot, reason string, proc Process, err error) (*worke
 	}
 	s.shortages = 0
 	w := &worker{slot: s, gen: s.gen, proc: proc, pid: proc.Pid(), started: p.clock.Now()}
+	p.noteView(w)
 	p.byPID[w.pid] = w
 	p.counts.spawned++
 	if s.gen > 1 {
@@ -215,6 +220,7 @@ func (p *Pool) stopWorker(w *worker, reason string) {
 // onExit handles the end of w's process.
 func (p *Pool) onExit(w *worker, exit Exit) {
 	delete(p.byPID, w.pid)
+	defer p.clusterExited(w)
 	stopTimer(&w.readyTimer)
 	stopTimer(&w.killTimer)
 	stopTimer(&w.ageTimer)

@@ -4,19 +4,23 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // Proxy forwards TCP connections to one address. Freeze stops all traffic
 // through it without closing anything, as a network partition would, and
-// Thaw lets it flow again.
+// Thaw lets it flow again. It counts the bytes it forwards each way.
 type Proxy struct {
 	l      net.Listener
 	target string
+
+	toServer, toClient atomic.Int64
 
 	mu     sync.Mutex
 	gate   chan struct{} // closed while traffic flows
 	conns  map[net.Conn]struct{}
 	closed bool
+	down   bool // connections are refused
 	wg     sync.WaitGroup
 }
 
@@ -33,6 +37,10 @@ func NewProxy(target string) (*Proxy, error) {
 	go p.accept()
 	return p, nil
 }
+
+// Bytes returns how many bytes the proxy forwarded to the server and to
+// its clients so far.
+func (p *Proxy) Bytes() (toServer, toClient int64) { return p.toServer.Load(), p.toClient.Load() }
 
 // Addr returns the host:port clients connect to.
 func (p *Proxy) Addr() string { return p.l.Addr().String() }
@@ -70,6 +78,22 @@ func (p *Proxy) Reset() {
 	}
 }
 
+// Disconnect closes every connection open now and refuses new ones until
+// Connect, as a server that went away would.
+func (p *Proxy) Disconnect() {
+	p.mu.Lock()
+	p.down = true
+	p.mu.Unlock()
+	p.Reset()
+}
+
+// Connect accepts connections again after Disconnect.
+func (p *Proxy) Connect() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = false
+}
+
 // Close closes the listener and every connection, and waits for the
 // forwarding goroutines to end.
 func (p *Proxy) Close() {
@@ -92,6 +116,13 @@ func (p *Proxy) accept() {
 		if err != nil {
 			return
 		}
+		p.mu.Lock()
+		down := p.down
+		p.mu.Unlock()
+		if down {
+			in.Close()
+			continue
+		}
 		out, err := net.Dial("tcp", p.target)
 		if err != nil {
 			in.Close()
@@ -101,8 +132,8 @@ func (p *Proxy) accept() {
 			return
 		}
 		p.wg.Add(2)
-		go p.pipe(in, out)
-		go p.pipe(out, in)
+		go p.pipe(out, in, &p.toServer)
+		go p.pipe(in, out, &p.toClient)
 	}
 }
 
@@ -121,20 +152,23 @@ func (p *Proxy) track(conns ...net.Conn) bool {
 	return !p.closed
 }
 
-// pipe copies src to dst, waiting at the gate before each write.
-func (p *Proxy) pipe(dst, src net.Conn) {
+// pipe copies src to dst, waiting at the gate before each write, and
+// counts the bytes in n.
+func (p *Proxy) pipe(dst, src net.Conn, n *atomic.Int64) {
 	defer p.wg.Done()
 	defer dst.Close()
 	defer src.Close()
 	buf := make([]byte, 32<<10)
 	for {
-		n, err := src.Read(buf)
-		if n > 0 {
+		k, err := src.Read(buf)
+		if k > 0 {
 			p.mu.Lock()
 			gate := p.gate
 			p.mu.Unlock()
 			<-gate
-			if _, werr := dst.Write(buf[:n]); werr != nil {
+			w, werr := dst.Write(buf[:k])
+			n.Add(int64(w))
+			if werr != nil {
 				return
 			}
 		}

@@ -6,6 +6,7 @@ package herdetcd
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/herd-cluster/herd"
 	"github.com/herd-cluster/herd/membership"
@@ -14,8 +15,9 @@ import (
 var _ herd.Joiner = Join
 
 // Join creates the etcd membership session of a herd node from cfg's
-// Registry, ClusterKey, ClusterEnv, InstanceID, ClusterTTL, Order and
-// Consistency, with one thread per worker.
+// Registry (with RegistryCA, RegistryCert and RegistryKey for https),
+// ClusterKey, ClusterEnv, InstanceID, ClusterTTL, Order and Consistency,
+// with one thread per worker.
 func Join(cfg herd.Config, hooks herd.MembershipHooks) (herd.Membership, error) {
 	endpoints, err := membership.ParseRegistry(cfg.Registry)
 	if err != nil {
@@ -29,6 +31,13 @@ func Join(cfg herd.Config, hooks herd.MembershipHooks) (herd.Membership, error) 
 	}
 	if cfg.Logger != nil {
 		opts = append(opts, membership.WithLogger(cfg.Logger))
+	}
+	if strings.HasPrefix(endpoints[0], "https://") {
+		tlsCfg, err := membership.TLSConfig(cfg.RegistryCA, cfg.RegistryCert, cfg.RegistryKey)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, membership.WithTLS(tlsCfg))
 	}
 	for _, o := range []struct {
 		set bool
