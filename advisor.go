@@ -22,7 +22,11 @@ const maxWarnings = 16
 
 // portNumber finds the port numbers a bind error names: ":8080",
 // "('0.0.0.0', 8000)", "port 9292".
-var portNumber = regexp.MustCompile(`(?:[:\]]|\bport\s+|,\s*)(\d{1,5})\b`)
+// It is compiled on first use: every worker process links this package,
+// and none of them needs it.
+var portNumber = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?:[:\]]|\bport\s+|,\s*)(\d{1,5})\b`)
+})
 
 // advisor watches worker output and lifecycle events for mistakes of setup
 // herd can name, and says each once: as an EventSetupError (which the
@@ -121,7 +125,7 @@ func (a *advisor) line(l logs.Line) {
 // and nil when it names only others.
 func (a *advisor) namedPorts(text string) []int {
 	var named, ours []int
-	for _, m := range portNumber.FindAllStringSubmatch(text, -1) {
+	for _, m := range portNumber().FindAllStringSubmatch(text, -1) {
 		n, _ := strconv.Atoi(m[1])
 		named = append(named, n)
 		for _, p := range a.ports {

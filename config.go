@@ -221,6 +221,11 @@ type Config struct {
 	Autoscale                    bool
 	ScaleUpCPU, ScaleDownCPU     float64
 	ScaleUpAfter, ScaleDownAfter time.Duration
+	// ScaleUpQueue, with Autoscale, also adds a worker when at least this
+	// many connections wait in the TCP listeners' accept queues at every
+	// reading for ScaleUpAfter while workers accept them, and keeps
+	// workers from being removed while they do. Zero means CPU only.
+	ScaleUpQueue int
 
 	// Control is the unix socket of the management API. Empty means
 	// $XDG_RUNTIME_DIR/herd/<Name>.sock, else /tmp/herd-<uid>/<Name>.sock;
@@ -434,6 +439,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("durations must not be negative")
 	case c.MaxAgeJitter > 0 && c.MaxAgeJitter >= c.MaxAge:
 		return fmt.Errorf("max-age-jitter %s must be below max-age %s", c.MaxAgeJitter, c.MaxAge)
+	case c.ScaleUpQueue < 0:
+		return fmt.Errorf("scale-up-queue: %d is negative", c.ScaleUpQueue)
 	case c.ScaleDownCPU < 0 || c.ScaleDownCPU >= c.ScaleUpCPU:
 		return fmt.Errorf("scale-down-cpu %.0f%% must be at least 0 and below scale-up-cpu %.0f%%", c.ScaleDownCPU, c.ScaleUpCPU)
 	case c.Registry != "" && c.ClusterKey == "":

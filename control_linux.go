@@ -15,6 +15,7 @@ import (
 	"github.com/herd-cluster/herd/internal/logs"
 	"github.com/herd-cluster/herd/internal/metrics"
 	"github.com/herd-cluster/herd/internal/procstat"
+	"github.com/herd-cluster/herd/internal/saturation"
 	"github.com/herd-cluster/herd/internal/supervisor"
 )
 
@@ -22,8 +23,9 @@ import (
 type controlCluster struct {
 	pool    *supervisor.Pool
 	events  *eventQueue
-	sampler *procstat.Sampler // for /stats: CPU percent between two reads
-	advice  *advisor          // for /stats: the setup errors recognised
+	sampler *procstat.Sampler   // the primary's one sampler of /proc
+	advice  *advisor            // for /stats: the setup errors recognised
+	queues  *saturation.Watcher // for /stats: the accept queues
 }
 
 var _ control.Cluster = controlCluster{}
@@ -56,36 +58,42 @@ func (a controlCluster) Events() (<-chan supervisor.Event, func() uint64, func()
 	return a.events.subscribe()
 }
 
-func (a controlCluster) Usage(pid int) (uint64, float64) {
-	rss, cpu, err := a.sampler.Sample(pid)
-	if err != nil {
-		return 0, 0
-	}
-	return rss, cpu
+// usageMaxAge is how old a sample of the workers' usage a metrics scrape
+// may answer from: scrapes share the primary's passes over /proc instead
+// of making one each.
+const usageMaxAge = time.Second
+
+func (a controlCluster) Usage(pids []int, maxAge time.Duration) map[int]procstat.Usage {
+	return a.sampler.Recent(pids, maxAge)
 }
+
+func (a controlCluster) Listeners() []saturation.Listener { return a.queues.Listeners() }
 
 // newMetrics registers the cluster's Prometheus collectors on a registry of
 // the primary's own and returns its /metrics handler.
-func newMetrics(src metrics.Source, drops metrics.LogDropsFunc) (*metrics.Metrics, http.Handler, error) {
+func (c *Cluster) newMetrics(drops metrics.LogDropsFunc, queues *saturation.Watcher) (*metrics.Metrics, http.Handler, error) {
 	reg := prometheus.NewRegistry()
-	m, err := metrics.New(reg, src, procstat.NewSampler().SampleAll)
+	usage := func(pids []int) map[int]procstat.Usage { return c.sampler.Recent(pids, usageMaxAge) }
+	m, err := metrics.New(reg, c, usage)
 	if err != nil {
 		return nil, nil, fmt.Errorf("herd: metrics: %w", err)
 	}
-	if err := reg.Register(metrics.NewLogDrops(drops)); err != nil {
-		return nil, nil, fmt.Errorf("herd: metrics: %w", err)
+	for _, col := range []prometheus.Collector{metrics.NewLogDrops(drops), metrics.NewQueues(queues.Listeners)} {
+		if err := reg.Register(col); err != nil {
+			return nil, nil, fmt.Errorf("herd: metrics: %w", err)
+		}
 	}
 	return m, metrics.Handler(reg), nil
 }
 
 // startControl starts the management API, the ECV and metrics listeners
 // and the periodic stats line; the returned stop ends them.
-func (c *Cluster) startControl(pool *supervisor.Pool, events *eventQueue, sink *logs.Sink, port int, promHandler http.Handler) (func(), error) {
+func (c *Cluster) startControl(pool *supervisor.Pool, events *eventQueue, sink *logs.Sink, port int, promHandler http.Handler, queues *saturation.Watcher) (func(), error) {
 	cfg := c.cfg
 	if cfg.Control == control.Off && cfg.ControlAddr == "" && cfg.ECVAddr == "" && cfg.MetricsAddr == "" {
 		return func() {}, nil
 	}
-	cl := controlCluster{pool: pool, events: events, sampler: procstat.NewSampler(), advice: c.advice.Load()}
+	cl := controlCluster{pool: pool, events: events, sampler: c.sampler, advice: c.advice.Load(), queues: queues}
 	srv, err := control.New(control.Config{
 		Name: cfg.Name, Version: version(), Socket: cfg.Control, TCPAddr: cfg.ControlAddr,
 		TokenFile: cfg.TokenFile, ECVPath: cfg.ECVPath, ECVReadOnly: cfg.ECVReadOnly,

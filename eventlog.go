@@ -181,6 +181,10 @@ func logEvent(log *slog.Logger, e Event) {
 		level, msg = slog.LevelDebug, "respawn scheduled"
 	case EventSetupError:
 		level, msg = slog.LevelError, e.Reason
+	case EventSaturated:
+		level, msg = slog.LevelWarn, "listen queue saturated"
+	case EventSaturationCleared:
+		msg = "listen queue cleared"
 	}
 	if e.Reason != "" && e.Type != EventSetupError {
 		attrs = append(attrs, slog.String("reason", e.Reason))

@@ -21,6 +21,12 @@ const (
 	EventRolloutFinished = supervisor.EventRolloutFinished
 	EventRolloutFailed   = supervisor.EventRolloutFailed
 	EventSignal          = supervisor.EventSignal
+	// EventSaturated says that connections wait on a listener and none is
+	// accepted, or that its accept queue passed 80% of its limit; Reason
+	// names the listener, the slots and the figures. EventSaturationCleared
+	// says it is over.
+	EventSaturated         = supervisor.EventSaturated
+	EventSaturationCleared = supervisor.EventSaturationCleared
 )
 
 // Stats is a snapshot of the cluster: ecewo's counters (total, active,

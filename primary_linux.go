@@ -18,6 +18,7 @@ import (
 	"github.com/herd-cluster/herd/internal/logs"
 	"github.com/herd-cluster/herd/internal/metrics"
 	"github.com/herd-cluster/herd/internal/notify"
+	"github.com/herd-cluster/herd/internal/shim"
 	"github.com/herd-cluster/herd/internal/sockets"
 	"github.com/herd-cluster/herd/internal/supervisor"
 )
@@ -59,9 +60,10 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 	}
 	defer c.removePrimaryPID()
 
-	m, promHandler, err := newMetrics(c, func() map[string]uint64 {
+	queues := c.newSaturation(set)
+	m, promHandler, err := c.newMetrics(func() map[string]uint64 {
 		return map[string]uint64{metrics.DropQueueFull: sink.Dropped(), metrics.DropWriteError: c.outputDrops()}
-	})
+	}, queues)
 	if err != nil {
 		return err
 	}
@@ -106,18 +108,19 @@ func (c *Cluster) runPrimary(ctx context.Context) error {
 		MaxAge: cfg.MaxAge, MaxAgeJitter: cfg.MaxAgeJitter, MemoryLimit: cfg.MemoryLimit,
 		Autoscale: supervisor.Autoscale{
 			Enabled: cfg.Autoscale, UpCPU: cfg.ScaleUpCPU, DownCPU: cfg.ScaleDownCPU,
-			UpAfter: cfg.ScaleUpAfter, DownAfter: cfg.ScaleDownAfter,
+			UpAfter: cfg.ScaleUpAfter, DownAfter: cfg.ScaleDownAfter, UpQueue: cfg.ScaleUpQueue,
 		},
 		PIDDir: cfg.PIDDir, Port: set.Port(), Ancestor: notify.Ancestor, Follow: c.follow(),
 		Logger: cfg.Logger, Emit: events.push,
 	}, launcher)
 	c.pool.Store(pool)
 	defer c.pool.Store(nil)
-	stopControl, err := c.startControl(pool, events, sink, set.Port(), promHandler)
+	stopControl, err := c.startControl(pool, events, sink, set.Port(), promHandler, queues)
 	if err != nil {
 		return err
 	}
 	defer stopControl()
+	defer watchSaturation(queues, pool, events)()
 
 	if nl != nil {
 		go forwardNotifications(nl, pool)
@@ -175,17 +178,17 @@ func (c *Cluster) bind() (*sockets.Set, error) {
 	return set, nil
 }
 
-// launcher returns what starts the workers: this executable again, either
-// as a Go worker or as the exec shim of the command.
+// launcher returns what starts the workers: this executable again as a Go
+// worker, or the command through the exec shim.
 func (c *Cluster) launcher(set *sockets.Set, notifyAddr string, sink *logs.Sink, sp *supervisor.Spawner) *supervisor.ExecLauncher {
 	env := supervisor.BaseEnv(os.Environ(), c.cfg.Env)
 	path, args := c.exe, os.Args
 	if len(c.cfg.Command) > 0 {
-		// /proc/self/exe is this very binary even if the file on disk was
-		// replaced since: the shim always matches its primary.
-		path = "/proc/self/exe"
-		args = append([]string{os.Args[0]}, c.cfg.Command...)
-		env = append(env, envvar.Shim+"=1")
+		// Without a shell, the shim is this executable: /proc/self/exe is
+		// this very binary even if the file on disk was replaced since.
+		var extra []string
+		path, args, extra = shim.Command(c.cfg.Command, "/proc/self/exe")
+		env = append(env, extra...)
 		if c.cfg.Watchdog > 0 {
 			env = append(env, envvar.WatchdogUSec+"="+strconv.FormatInt(c.cfg.Watchdog.Microseconds(), 10))
 		}

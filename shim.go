@@ -17,10 +17,12 @@ import (
 // as the exec shim of a Command worker, and returns nil at once otherwise.
 //
 // The primary cannot set LISTEN_PID to a child's pid before the child
-// exists, so it starts this executable again with HERD_SHIM=1 and the
-// command as arguments; the shim sets LISTEN_PID to its own pid, which the
-// command keeps across exec, and execs it. Programs that set Config.Command
-// call ExecShim (or New) first thing in main.
+// exists, so it starts the command through a shim that sets LISTEN_PID to
+// its own pid, which the command keeps across exec. The shim is /bin/sh
+// where the system has it; elsewhere the primary starts this executable
+// again with HERD_SHIM=1 and the command as arguments, and this function
+// is the shim. It also runs the primary's keeper process. Programs that set
+// Config.Command call ExecShim (or New) first thing in main.
 func ExecShim() error {
 	if proctree.IsKeeper() {
 		// Like the shim, the keeper is a process of herd's own that never

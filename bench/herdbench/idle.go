@@ -28,8 +28,11 @@ type cpuSample struct {
 func benchIdle(ctx context.Context, e *env) (rows []row, err error) {
 	o := e.o
 	n := fmt.Sprint(o.idleWorkers)
-	p, err := startHerdCluster(e, "idle", o.idleWorkers, "run", "--workers", n, "--ready", "delay",
-		"--ready-delay", "100ms", "--pid-dir", filepath.Join(e.tmp, "idle"), "--", "sleep", "3600")
+	args := []string{"--workers", n, "--ready", "delay", "--ready-delay", "100ms", "--pid-dir", filepath.Join(e.tmp, "idle")}
+	if o.idleListen {
+		args = append(args, "--listen", "127.0.0.1:0") // the accept queues are watched
+	}
+	p, err := startHerdCluster(e, "idle", o.idleWorkers, "run", append(args, "--", "sleep", "3600")...)
 	if err != nil {
 		return nil, err
 	}
@@ -56,6 +59,9 @@ func benchIdle(ctx context.Context, e *env) (rows []row, err error) {
 	wakeups := float64(b.switches-a.switches) / wall.Seconds()
 	logf("idle: %.3f%% (ticks) %.4f%% (sum_exec_runtime) rss %d kB", tickPct, nsPct, rss)
 	sec := fmt.Sprintf("5 idle primary, %d workers", o.idleWorkers)
+	if o.idleListen {
+		sec += ", one TCP listener"
+	}
 	return []row{
 		{sec, fmt.Sprintf("CPU over %s, utime+stime (%d ticks)", wall.Round(time.Millisecond), b.ticks-a.ticks),
 			fmt.Sprintf("%.3f %% of one core", tickPct), "<= 0.1 %", verdict(tickPct <= 0.1)},

@@ -48,6 +48,7 @@ type opts struct {
 
 	idleWorkers int
 	idleWindow  time.Duration
+	idleListen  bool
 
 	statsWorkers int
 	statsReqs    int
@@ -70,6 +71,16 @@ type opts struct {
 	memDur      time.Duration
 
 	delegDur time.Duration
+
+	scaleSizes  string
+	scaleWindow time.Duration
+
+	peersRounds int
+	peersDur    time.Duration
+	peersConns  int
+	peersOnly   string
+
+	shimRuns int
 }
 
 // scenarios lists the measurements in the order they run.
@@ -90,6 +101,9 @@ var scenarios = []struct {
 	{"memrecycle", benchMemRecycle},
 	{"delegate", benchDelegate},
 	{"trees", benchTrees},
+	{"scale", benchScale},
+	{"peers", benchPeers},
+	{"shim", benchShim},
 }
 
 // env is what every scenario gets: the options, the herd binary, this
@@ -135,6 +149,7 @@ func parseOpts(args []string) (*opts, error) {
 	fs.IntVar(&o.killWorkers, "kill-workers", 10, "respawn: workers per cluster, each killed once")
 	fs.IntVar(&o.idleWorkers, "idle-workers", 64, "idle: workers")
 	fs.DurationVar(&o.idleWindow, "idle-window", 30*time.Second, "idle: CPU sampling window")
+	fs.BoolVar(&o.idleListen, "idle-listen", false, "idle: give the cluster a TCP listener, whose accept queue herd watches")
 	fs.IntVar(&o.statsWorkers, "stats-workers", 64, "stats: workers")
 	fs.IntVar(&o.statsReqs, "stats-reqs", 2000, "stats: GET /stats requests per phase (1 client, then all clients)")
 	fs.IntVar(&o.statsConc, "stats-conc", 8, "stats: concurrent clients of the second phase")
@@ -152,6 +167,13 @@ func parseOpts(args []string) (*opts, error) {
 	fs.Float64Var(&o.memRate, "mem-rate", 2000, "memrecycle: total requests/s")
 	fs.DurationVar(&o.memDur, "mem-dur", 15*time.Second, "memrecycle: length of the load")
 	fs.DurationVar(&o.delegDur, "deleg-dur", 5*time.Second, "delegate: length of each cluster's loop")
+	fs.StringVar(&o.scaleSizes, "scale-sizes", "64,256,1024", "scale: comma-separated worker counts, one cluster each")
+	fs.DurationVar(&o.scaleWindow, "scale-window", 10*time.Second, "scale: idle CPU sampling window")
+	fs.IntVar(&o.peersRounds, "peers-rounds", 2, "peers: interleaved throughput rounds")
+	fs.DurationVar(&o.peersDur, "peers-dur", 10*time.Second, "peers: length of each throughput run")
+	fs.IntVar(&o.peersConns, "peers-conns", 32, "peers: wrk connections")
+	fs.StringVar(&o.peersOnly, "peers-only", "", "peers: comma-separated groups to run (node, python, go; default all)")
+	fs.IntVar(&o.shimRuns, "shim-runs", 300, "shim: starts of each kind")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

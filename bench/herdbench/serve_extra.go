@@ -26,6 +26,7 @@ type serveExtra struct {
 	leak int // leak: bytes kept per request
 
 	respawnDelay time.Duration // herd: Config.RespawnDelay (0: herd's default)
+	maxCrashes   int           // herd: Config.MaxCrashes (0: herd's default)
 
 	delegDur     time.Duration // delegate: length of the measured loop
 	delegCallers int           // delegate: goroutines per worker calling Delegate
@@ -41,6 +42,7 @@ func addServeExtraFlags(fs *flag.FlagSet) *serveExtra {
 	fs.DurationVar(&x.memCheck, "memory-check", 0, "herd: Config.MemoryCheckInterval (0: herd's default)")
 	fs.IntVar(&x.leak, "leak", 16<<10, "leak: bytes each request leaks")
 	fs.DurationVar(&x.respawnDelay, "respawn-delay", 0, "herd: Config.RespawnDelay (0: herd's default)")
+	fs.IntVar(&x.maxCrashes, "max-crashes", 0, "herd: Config.MaxCrashes (0: herd's default)")
 	fs.DurationVar(&x.delegDur, "deleg-dur", 5*time.Second, "delegate: length of each worker's loop")
 	fs.IntVar(&x.delegCallers, "deleg-callers", 1, "delegate: goroutines per worker")
 	fs.StringVar(&x.delegOut, "deleg-out", "", "delegate: directory for the latency files")
@@ -62,6 +64,7 @@ func (x *serveExtra) apply(cfg herd.Config) herd.Config {
 	cfg.MemoryLimit = x.memLimitMiB << 20
 	cfg.MemoryCheckInterval = x.memCheck
 	cfg.RespawnDelay = x.respawnDelay
+	cfg.MaxCrashes = x.maxCrashes
 	return cfg
 }
 

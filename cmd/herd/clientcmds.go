@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -46,6 +47,9 @@ func writeStatus(w io.Writer, doc control.StatsDoc) error {
 	if m := doc.Membership; m != nil {
 		fmt.Fprintf(w, "cluster: instance %s, %s of %d, epoch %d\n", m.Instance, heldIndices(m), m.Total, m.Epoch)
 	}
+	for _, l := range doc.Listeners {
+		writeListener(w, l)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	header := "SLOT\tPID\tGEN\tSTATUS\tUPTIME\tRESTARTS\tCPU\tMEMORY"
 	if doc.Membership != nil {
@@ -65,6 +69,26 @@ func writeStatus(w io.Writer, doc control.StatsDoc) error {
 		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
+}
+
+// writeListener writes the accept-queue line of one listener: "listener
+// web: 3 of 2048 connections waiting, 0 dropped", with the slots that hold
+// connections for reuseport, and a warning while none is accepted.
+func writeListener(w io.Writer, l control.ListenerStats) {
+	fmt.Fprintf(w, "listener %s: %d of %d connections waiting, %d dropped", l.Name, l.QueueDepth, l.QueueLimit, l.Overflows)
+	var busy []string
+	for _, s := range l.Slots {
+		if s.QueueDepth > 0 {
+			busy = append(busy, fmt.Sprintf("%d on slot %d", s.QueueDepth, s.Slot))
+		}
+	}
+	if len(busy) > 0 {
+		fmt.Fprintf(w, " (%s)", strings.Join(busy, ", "))
+	}
+	if l.Stuck {
+		fmt.Fprint(w, "; STUCK: none accepted for 2s or more")
+	}
+	fmt.Fprintln(w)
 }
 
 // heldIndices describes the indices a node holds: "indices 3-6",

@@ -37,6 +37,7 @@ type healthFlags struct {
 	scaleDownCPU      float64
 	scaleUpAfter      time.Duration
 	scaleDownAfter    time.Duration
+	scaleUpQueue      uint64
 }
 
 // addHealthFlags registers the Health and recycling section. Zero is
@@ -79,6 +80,8 @@ func (h *healthFlags) addScaleFlags(fs *pflag.FlagSet) {
 		"Average CPU use below which --autoscale removes a worker; below --scale-up-cpu.")
 	add(fs, g, &durationValue{p: &h.scaleDownAfter}, "scale-down-after", "`DURATION`",
 		"How long the CPU use must stay below --scale-down-cpu before a worker is removed.")
+	add(fs, g, &uint64Value{&h.scaleUpQueue}, "scale-up-queue", "`N`",
+		"Also add a worker when N or more connections wait in the TCP listeners' accept queues at every reading for --scale-up-after while workers accept them, and remove none while they do. 0 for CPU only.")
 }
 
 // check refuses combinations no single flag can judge: a jitter without
@@ -91,6 +94,8 @@ func (h *healthFlags) check() error {
 		return usageErrorf("--max-age-jitter needs --max-age")
 	case h.maxAgeJitter > 0 && h.maxAgeJitter >= h.maxAge:
 		return usageErrorf("--max-age-jitter %s must be below --max-age %s", h.maxAgeJitter, h.maxAge)
+	case h.scaleUpQueue > math.MaxInt32:
+		return usageErrorf("--scale-up-queue %d is too large", h.scaleUpQueue)
 	case h.scaleDownCPU >= h.scaleUpCPU:
 		return usageErrorf("--scale-down-cpu %s must be below --scale-up-cpu %s",
 			formatPercent(h.scaleDownCPU), formatPercent(h.scaleUpCPU))
@@ -108,6 +113,7 @@ func (h *healthFlags) apply(cfg *herd.Config) {
 	cfg.Autoscale = h.autoscale
 	cfg.ScaleUpCPU, cfg.ScaleDownCPU = h.scaleUpCPU, h.scaleDownCPU
 	cfg.ScaleUpAfter, cfg.ScaleDownAfter = h.scaleUpAfter, h.scaleDownAfter
+	cfg.ScaleUpQueue = int(h.scaleUpQueue)
 }
 
 // uint64Value is a count flag of 0 or more.

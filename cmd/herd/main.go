@@ -13,8 +13,9 @@ import (
 // -ldflags "-X main.version=v1.2.3".
 var version = "dev"
 
-// main runs the exec shim first (a worker being started re-executes this
-// binary with arguments cobra must never see), then the command line.
+// main runs the exec shim first (on a system without /bin/sh, a command
+// worker being started re-executes this binary with arguments cobra must
+// never see; the keeper too), then the command line.
 func main() {
 	if err := herd.ExecShim(); err != nil {
 		fmt.Fprintln(os.Stderr, errorLine(err))

@@ -29,6 +29,14 @@ const mainSwitch = "HERDCLI_TEST_RUN_MAIN"
 // clears HERD_ variables from the environment so they cannot leak into the
 // tests, and runs them.
 func TestMain(m *testing.M) {
+	// A command worker of herd run is this binary, through the exec shim.
+	if err := herd.ExecShim(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(127)
+	}
+	if code, ok := runHelperIfAsked(); ok {
+		os.Exit(code)
+	}
 	if os.Getenv(mainSwitch) == "1" {
 		main()
 		return

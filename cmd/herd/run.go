@@ -68,7 +68,9 @@ AUTOSCALING
   With --autoscale, herd adds a worker while their average CPU use stays
   above --scale-up-cpu for --scale-up-after, and removes one while it stays
   below --scale-down-cpu for --scale-down-after, within --min-workers and
-  --max-workers and never during a rolling restart.
+  --max-workers and never during a rolling restart. With --scale-up-queue N
+  it also adds one while N or more connections keep waiting in the accept
+  queues for --scale-up-after.
 
 MULTI-NODE CLUSTER
   Workers can hold a cluster-wide index. Static: with --cluster-base B and

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/herd-cluster/herd/internal/logs"
+	"github.com/herd-cluster/herd/internal/procstat"
+	"github.com/herd-cluster/herd/internal/saturation"
 	"github.com/herd-cluster/herd/internal/supervisor"
 )
 
@@ -20,8 +22,14 @@ type Cluster interface {
 	Stop(timeout time.Duration)                                     // 0 = the configured shutdown timeout
 	// Events subscribes to every lifecycle event from now on; cancel ends it and closes the channel. The channel is buffered; when a subscriber is too slow, events are dropped for it and the drop count is reported by the returned func.
 	Events() (ch <-chan supervisor.Event, dropped func() uint64, cancel func())
-	// Usage returns the RSS in bytes and CPU percent (of one core, averaged since the previous call for that pid) of the process tree rooted at pid.
-	Usage(pid int) (rss uint64, cpuPercent float64)
+	// Usage returns the RSS in bytes and CPU percent (of one core) of the process trees rooted at pids, by pid, leaving out those that do not run. It may answer from a sample up to maxAge old (a little older while a new one is taken) rather than read /proc for every call; maxAge 0 asks for a sample taken now. GET /stats calls it once per request.
+	Usage(pids []int, maxAge time.Duration) map[int]procstat.Usage
+}
+
+// Queues is what the primary may offer besides Cluster: the accept queues
+// of its TCP listeners, for GET /stats.
+type Queues interface {
+	Listeners() []saturation.Listener
 }
 
 // Logs is what GET /logs needs of the primary's worker output: the recent

@@ -139,7 +139,7 @@ func (h *history) run(ctx context.Context) {
 }
 
 // sample measures every slot's worker in one pass: one Stats and one
-// Usage per running worker. A slot without a running worker gets a sample
+// Usage for all running workers. A slot without a running worker gets a sample
 // with pid 0, which breaks its line on the charts.
 func (h *history) sample(ctx context.Context) {
 	sctx, cancel := context.WithTimeout(ctx, h.interval)
@@ -153,16 +153,15 @@ func (h *history) sample(ctx context.Context) {
 		p    usagePoint
 	}
 	at := h.now().UnixMilli()
+	usage := h.c.Usage(workerPIDs(st), 0) // one pass over /proc, taken now
 	var got []measured
 	for _, w := range st.Slots {
 		if w.Slot < 0 || w.Slot >= maxHistorySlots {
 			continue
 		}
 		p := usagePoint{at: at}
-		if w.PID > 0 {
-			if rss, cpu := h.c.Usage(w.PID); rss > 0 { // 0: it ended meanwhile
-				p.rss, p.pid, p.cpu = rss, int32(w.PID), float32(cpu)
-			}
+		if u, ok := usage[w.PID]; ok && w.PID > 0 && u.RSS > 0 { // absent or 0: it ended meanwhile
+			p.rss, p.pid, p.cpu = u.RSS, int32(w.PID), float32(u.CPUPercent)
 		}
 		got = append(got, measured{w.Slot, p})
 	}

@@ -37,12 +37,9 @@ func logStatsOnce(ctx context.Context, c Cluster, log *slog.Logger) {
 	}
 	var rss uint64
 	var cpu float64
-	for _, w := range st.Slots {
-		if w.PID > 0 {
-			r, c := c.Usage(w.PID)
-			rss += r
-			cpu += c
-		}
+	for _, u := range c.Usage(workerPIDs(st), statsUsageAge) {
+		rss += u.RSS
+		cpu += u.CPUPercent
 	}
 	log.LogAttrs(ctx, slog.LevelInfo, "cluster stats",
 		slog.Int("workers", st.Workers), slog.Int("active", st.Active),

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/herd-cluster/herd/internal/logs"
+	"github.com/herd-cluster/herd/internal/procstat"
+	"github.com/herd-cluster/herd/internal/saturation"
 	"github.com/herd-cluster/herd/internal/supervisor"
 )
 
@@ -15,6 +17,37 @@ type StatsDoc struct {
 	// Membership is this node's share of a multi-node cluster; absent when
 	// the node is in none.
 	Membership *MembershipStats `json:"membership,omitempty"`
+	// Listeners are the accept queues of the TCP listeners, in --listen
+	// order; absent when there are none (and in the document workers get
+	// over IPC).
+	Listeners []ListenerStats `json:"listeners,omitempty"`
+}
+
+// ListenerStats is the accept queue of one TCP listener: connections the
+// kernel completed that no worker has accepted yet.
+type ListenerStats struct {
+	Name string `json:"name"`
+	// QueueDepth is how many connections wait now; QueueLimit how many may
+	// wait before new ones are dropped (the backlog, capped by the kernel
+	// at net.core.somaxconn), summed over a reuseport group's sockets.
+	QueueDepth int `json:"queue_depth"`
+	QueueLimit int `json:"queue_limit"`
+	// Overflows counts the connections the listener's sockets dropped
+	// since the primary started, chiefly for a full accept queue.
+	Overflows uint64 `json:"overflows"`
+	// Stuck is true while connections wait and none has been accepted for
+	// 2s.
+	Stuck bool `json:"stuck"`
+	// Slots are the per-slot queues of a reuseport listener; absent for a
+	// shared socket.
+	Slots []SlotQueue `json:"slots,omitempty"`
+}
+
+// SlotQueue is the accept queue of one slot's own socket.
+type SlotQueue struct {
+	Slot       int `json:"slot"`
+	QueueDepth int `json:"queue_depth"`
+	QueueLimit int `json:"queue_limit"`
 }
 
 // MembershipStats is this node's place in a multi-node cluster.
@@ -130,15 +163,49 @@ func toLogLine(l logs.Line) LogLine {
 	return LogLine{Time: l.Time, Slot: l.Slot, PID: l.PID, Stream: l.Stream.String(), Text: l.Text}
 }
 
-// statsDoc builds the /stats document of st.
+// statsDoc builds the /stats document of st, with the workers' usage
+// measured in one pass and the listeners' queues when the primary has
+// them.
 func (s *Server) statsDoc(st supervisor.Stats, now time.Time) StatsDoc {
-	return NewStatsDoc(st, now, s.cfg.Name, s.cfg.Version, s.c.Usage)
+	doc := NewStatsDoc(st, now, s.cfg.Name, s.cfg.Version, s.c.Usage(workerPIDs(st), statsUsageAge))
+	if q, ok := s.c.(Queues); ok {
+		doc.Listeners = listenerDocs(q.Listeners())
+	}
+	return doc
+}
+
+// statsUsageAge is how old the workers' usage in GET /stats and the stats
+// line may be: polling /stats often costs no pass over /proc per request.
+const statsUsageAge = time.Second
+
+// workerPIDs returns the pids of the workers st lists.
+func workerPIDs(st supervisor.Stats) []int {
+	pids := make([]int, 0, len(st.Slots))
+	for _, w := range st.Slots {
+		if w.PID > 0 {
+			pids = append(pids, w.PID)
+		}
+	}
+	return pids
+}
+
+// listenerDocs is the listeners' entry of the /stats document.
+func listenerDocs(ls []saturation.Listener) []ListenerStats {
+	out := make([]ListenerStats, 0, len(ls))
+	for _, l := range ls {
+		d := ListenerStats{Name: l.Name, QueueDepth: l.Depth, QueueLimit: l.Limit, Overflows: l.Drops, Stuck: l.Stuck}
+		for _, s := range l.Sockets {
+			d.Slots = append(d.Slots, SlotQueue{Slot: s.Slot, QueueDepth: s.Depth, QueueLimit: s.Limit})
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // NewStatsDoc builds the /stats document of st: the one GET /stats sends
 // and workers receive over IPC. usage, when not nil, gives the RSS and CPU
-// percent of a worker's process tree; nil takes them from st.
-func NewStatsDoc(st supervisor.Stats, now time.Time, name, version string, usage func(pid int) (uint64, float64)) StatsDoc {
+// percent of the workers' process trees by pid; nil takes them from st.
+func NewStatsDoc(st supervisor.Stats, now time.Time, name, version string, usage map[int]procstat.Usage) StatsDoc {
 	doc := StatsDoc{
 		Primary: PrimaryStats{
 			PID: pid, UptimeSeconds: seconds(now.Sub(st.Started)), TotalRestarts: st.TotalRestarts,
@@ -162,7 +229,7 @@ func NewStatsDoc(st supervisor.Stats, now time.Time, name, version string, usage
 }
 
 // workerDoc is one slot's entry of the /stats document.
-func workerDoc(w supervisor.WorkerStats, clustered bool, usage func(pid int) (uint64, float64)) WorkerStats {
+func workerDoc(w supervisor.WorkerStats, clustered bool, usage map[int]procstat.Usage) WorkerStats {
 	ws := WorkerStats{
 		Slot: w.Slot, PID: w.PID, Generation: w.Gen, Status: string(w.Status), Port: w.Port,
 		UptimeSeconds: seconds(w.Uptime), ExitStatus: w.ExitStatus, CrashCount: w.Crashes,
@@ -181,8 +248,8 @@ func workerDoc(w supervisor.WorkerStats, clustered bool, usage func(pid int) (ui
 		i := w.ClusterIndex
 		ws.ClusterIndex = &i
 	}
-	if w.PID > 0 && usage != nil {
-		ws.RSSBytes, ws.CPUPercent = usage(w.PID)
+	if u, ok := usage[w.PID]; ok && w.PID > 0 {
+		ws.RSSBytes, ws.CPUPercent = u.RSS, u.CPUPercent
 	}
 	return ws
 }

@@ -266,13 +266,17 @@ func (c *Client) writeLoop() {
 	_ = c.nc.Close()
 }
 
-// heartbeatLoop sends a heartbeat every interval the primary asked for.
+// heartbeatLoop sends a heartbeat every interval the primary asked for, at
+// instants aligned to the wall clock (multiples of the interval since the
+// Unix epoch): every worker of a primary beats at the same instants, so
+// the primary wakes once per interval for all of them rather than once per
+// worker. Waking an idle process is what a heartbeat costs it.
 func (c *Client) heartbeatLoop() {
 	defer c.io.Done()
 	if c.heartbeat <= 0 {
 		return
 	}
-	t := time.NewTicker(c.heartbeat)
+	t := time.NewTimer(untilAligned(time.Now(), c.heartbeat))
 	defer t.Stop()
 	for {
 		select {
@@ -280,8 +284,21 @@ func (c *Client) heartbeatLoop() {
 			return
 		case <-t.C:
 			c.sendHeartbeat()
+			t.Reset(untilAligned(time.Now(), c.heartbeat))
 		}
 	}
+}
+
+// untilAligned is the time from now to the next multiple of d since the
+// Unix epoch, never less than half of d, so that a timer firing a little
+// early does not beat twice in one interval.
+func untilAligned(now time.Time, d time.Duration) time.Duration {
+	ns := now.UnixNano()
+	wait := time.Duration(int64(d) - ns%int64(d))
+	if wait < d/2 {
+		wait += d
+	}
+	return wait
 }
 
 // sendHeartbeat queues a heartbeat with the request count and gauges.

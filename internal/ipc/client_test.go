@@ -312,3 +312,21 @@ func TestDial(t *testing.T) {
 	}
 	waitHello(t, conn)
 }
+
+func TestUntilAligned(t *testing.T) {
+	base := time.Unix(1000, 0) // a multiple of every interval below
+	for _, tc := range []struct {
+		at, d, want time.Duration
+	}{
+		{0, 5 * time.Second, 5 * time.Second},
+		{time.Second, 5 * time.Second, 4 * time.Second},
+		{2400 * time.Millisecond, 5 * time.Second, 2600 * time.Millisecond},
+		{2600 * time.Millisecond, 5 * time.Second, 7400 * time.Millisecond}, // not under half an interval
+		{4999 * time.Millisecond, 5 * time.Second, 5001 * time.Millisecond},
+		{300 * time.Millisecond, time.Second, 700 * time.Millisecond},
+	} {
+		if got := untilAligned(base.Add(tc.at), tc.d); got != tc.want {
+			t.Errorf("untilAligned(+%s, %s) = %s; want %s", tc.at, tc.d, got, tc.want)
+		}
+	}
+}

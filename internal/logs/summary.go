@@ -1,11 +1,18 @@
 package logs
 
-import "regexp"
+import (
+	"regexp"
+	"sync"
+)
 
 // errorLine matches the lines that name an error in the output of the
 // usual servers and runtimes: "Error:", Ruby and Python exceptions,
-// "[Errno 98]", Go's "panic:" and "fatal error:", "EADDRINUSE".
-var errorLine = regexp.MustCompile(`(?i:error|exception|fatal|panic|errno|traceback|failed|cannot|can't|unable|denied|refused|not found|in use)|\bE[A-Z]{4,}\b`)
+// "[Errno 98]", Go's "panic:" and "fatal error:", "EADDRINUSE". It is
+// compiled on first use: every worker process links this package, and
+// none of them needs it.
+var errorLine = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(?i:error|exception|fatal|panic|errno|traceback|failed|cannot|can't|unable|denied|refused|not found|in use)|\bE[A-Z]{4,}\b`)
+})
 
 // Summary is what to show of a slot's last output when its worker failed:
 // the lines that name the error, which a long backtrace pushes out of the
@@ -35,7 +42,7 @@ func Summarize(lines []Line, tail, heads int) Summary {
 		first--
 	}
 	for i := first; i < cut && len(s.Head) < heads; i++ {
-		if i == first || errorLine.MatchString(lines[i].Text) {
+		if i == first || errorLine().MatchString(lines[i].Text) {
 			s.Head = append(s.Head, lines[i])
 		}
 	}

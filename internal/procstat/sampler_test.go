@@ -119,3 +119,106 @@ func TestSamplerConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestSamplerRecent checks that frequent readers share passes over /proc.
+func TestSamplerRecent(t *testing.T) {
+	s, f := newFakeSampler()
+	var reads sync.WaitGroup
+	var mu sync.Mutex
+	passes := 0
+	read := s.read
+	s.read = func(pids []int) (map[int]treeUsage, error) {
+		mu.Lock()
+		passes++
+		mu.Unlock()
+		defer reads.Done()
+		return read(pids)
+	}
+	count := func() int { mu.Lock(); defer mu.Unlock(); return passes }
+	f.set(1, 1, 1)
+	f.set(2, 2, 1)
+
+	reads.Add(1)
+	if u := s.Recent([]int{1, 2}, time.Second); len(u) != 2 || count() != 1 {
+		t.Fatalf("first Recent: %v after %d passes; want both pids from 1 pass", u, count())
+	}
+	f.advance(500 * time.Millisecond)
+	for range 10 {
+		s.Recent([]int{1, 2}, time.Second)
+	}
+	if n := count(); n != 1 {
+		t.Errorf("%d passes for 10 calls within maxAge; want 1", n)
+	}
+	// Stale: the answer comes from the last pass, and one pass starts.
+	f.advance(time.Second)
+	f.set(1, 3, 1)
+	reads.Add(1)
+	for range 5 {
+		if u := s.Recent([]int{1, 2}, time.Second); u[1].CPUPercent != 0 && u[1].CPUPercent != 200/1.5 {
+			t.Errorf("stale answer %v", u[1])
+		}
+	}
+	reads.Wait()
+	for refreshing := true; refreshing; { // the pass records its result after reading
+		s.recentMu.Lock()
+		refreshing = s.refreshing
+		s.recentMu.Unlock()
+		time.Sleep(time.Millisecond)
+	}
+	if n := count(); n != 2 {
+		t.Errorf("%d passes after a stale read; want 2", n)
+	}
+	// Too old to answer from: the caller waits for a pass.
+	f.advance(staleLimit + time.Second)
+	reads.Add(1)
+	if u := s.Recent([]int{1, 2}, time.Second); len(u) != 2 || count() != 3 {
+		t.Errorf("very stale Recent: %v after %d passes; want a pass of its own", u, count())
+	}
+}
+
+// TestSamplerRecentConcurrent has readers that accept old samples and
+// readers that want new ones share a Sampler, as GET /stats and the
+// dashboard's history do (run with -race).
+func TestSamplerRecentConcurrent(t *testing.T) {
+	s, f := newFakeSampler()
+	f.set(1, 1, 1)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for range 50 {
+				maxAge := time.Second
+				if i%2 == 0 {
+					maxAge = 0
+				}
+				if u := s.Recent([]int{1}, maxAge); len(u) != 1 {
+					t.Errorf("Recent = %v; want pid 1", u)
+					return
+				}
+				f.advance(100 * time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestSamplerRecentNewPID checks that a pid the last pass was not asked
+// for (a worker started since) gets a pass of its own rather than no
+// usage, while a pid that had ended does not force one at every call.
+func TestSamplerRecentNewPID(t *testing.T) {
+	s, f := newFakeSampler()
+	f.set(1, 1, 1)
+	s.SampleAll([]int{1, 2}) // 2 does not run
+	calls := 0
+	read := s.read
+	s.read = func(pids []int) (map[int]treeUsage, error) { calls++; return read(pids) }
+	for range 5 {
+		s.Recent([]int{1, 2}, time.Second)
+	}
+	if calls != 0 {
+		t.Errorf("%d passes for a pid that had ended; want none", calls)
+	}
+	f.set(3, 1, 1)
+	if u := s.Recent([]int{1, 3}, time.Second); len(u) != 2 || calls != 1 {
+		t.Errorf("Recent with a new pid = %v after %d passes; want both measured by one pass", u, calls)
+	}
+}

@@ -34,6 +34,9 @@ type listener struct {
 	ep      endpoint   // reuse: address with the actual port, for new slots
 	unix    *unixFile  // socket file to remove on Close, or nil
 	steered bool       // a steering program is attached to the group
+
+	tcp          *bool  // a listening TCP socket; nil until looked at
+	retiredDrops uint64 // connections dropped by sockets closed since
 }
 
 // Bind creates, binds and listens on a socket for every spec, in order.
@@ -157,6 +160,9 @@ func (s *Set) grow(l *listener, n int) error {
 func (l *listener) shrink(n int) error {
 	var errs []error
 	for i := len(l.perSlot) - 1; i >= n; i-- {
+		if l.isTCPListener() {
+			l.retiredDrops += socketDrops(fdOf(l.perSlot[i]))
+		}
 		errs = append(errs, l.perSlot[i].Close())
 		l.perSlot[i] = nil
 	}

@@ -27,6 +27,12 @@ const (
 	EventHung             EventType = "hung"
 	EventRecycle          EventType = "recycle"
 	EventAutoscale        EventType = "autoscale"
+	// EventSaturated: connections wait on a listener that no worker
+	// accepts, or its accept queue is nearly full; Reason says which.
+	// EventSaturationCleared: that ended. The primary's saturation watcher
+	// emits them, not the pool.
+	EventSaturated         EventType = "saturated"
+	EventSaturationCleared EventType = "saturation_cleared"
 )
 
 // Event is one thing that happened to the cluster. Fields that do not apply

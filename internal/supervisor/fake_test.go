@@ -481,6 +481,13 @@ func testConfig() Config {
 // that no goroutine is left.
 func start(t *testing.T, edit func(*Config)) *harness {
 	t.Helper()
+	return startOn(t, edit, nil)
+}
+
+// startOn is start with the fake launcher wrapped by wrap (when not nil)
+// before the pool gets it.
+func startOn(t *testing.T, edit func(*Config), wrap func(*fakeLauncher) Launcher) *harness {
+	t.Helper()
 	cfg := testConfig()
 	if edit != nil {
 		edit(&cfg)
@@ -489,7 +496,11 @@ func start(t *testing.T, edit func(*Config)) *harness {
 	h.l = newFakeLauncher(cfg.StopSignal)
 	cfg.Emit = h.rec.emit
 	h.cfg = cfg
-	h.p = newPool(cfg, h.l, h.clock)
+	var l Launcher = h.l
+	if wrap != nil {
+		l = wrap(h.l)
+	}
+	h.p = newPool(cfg, l, h.clock)
 	h.clock.settle = h.settle
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/herd-cluster/herd/internal/envvar"
 	"github.com/herd-cluster/herd/internal/proctree"
@@ -120,6 +121,25 @@ func (l *ExecLauncher) launch(slot, gen, count int) (Process, error) {
 		}
 	}
 	return proc, nil
+}
+
+var _ batchLauncher = (*ExecLauncher)(nil)
+
+// LaunchAll starts the workers of reqs at once, at most spawnThreads
+// forks at a time, and returns their outcomes in order.
+func (l *ExecLauncher) LaunchAll(reqs []LaunchRequest) []LaunchResult {
+	out := make([]LaunchResult, len(reqs))
+	sem := make(chan struct{}, spawnThreads)
+	var wg sync.WaitGroup
+	for i, r := range reqs {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			out[i].Proc, out[i].Err = l.Launch(r.Slot, r.Gen, r.Count)
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 // output sets the worker's stdout and stderr: pipes whose read ends it

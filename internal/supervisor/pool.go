@@ -150,19 +150,26 @@ func (p *Pool) Run(ctx context.Context) error {
 	}
 }
 
-// startInitial starts slot i and schedules the next after StartupDelay.
+// startInitial starts slot i and schedules the next after StartupDelay;
+// without a delay, it starts every slot from i on at once.
 func (p *Pool) startInitial(i int) {
 	if p.shutdown != nil || i >= len(p.slots) {
+		return
+	}
+	if p.cfg.StartupDelay <= 0 {
+		var ss []*slot
+		for _, s := range p.slots[i:] {
+			if s.cur == nil && !s.disabled && s.respawn == nil {
+				ss = append(ss, s)
+			}
+		}
+		_, _ = p.startWorkers(ss, "start") // a failure is handled as a crash
 		return
 	}
 	if s := p.slots[i]; s.cur == nil && !s.disabled && s.respawn == nil {
 		_, _ = p.startWorker(s, "start") // a failure is handled as a crash
 	}
 	if i+1 < len(p.slots) {
-		if p.cfg.StartupDelay <= 0 {
-			p.startInitial(i + 1)
-			return
-		}
 		p.after(p.cfg.StartupDelay, func() { p.startInitial(i + 1) })
 	}
 }

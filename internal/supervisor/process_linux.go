@@ -36,10 +36,16 @@ type ProcSpec struct {
 // instance by a flood of connections to the control API.
 const reserveFDs = 16
 
-// Spawner starts processes from one OS thread that stays locked for its
-// whole life. Linux sends a child's PR_SET_PDEATHSIG when the *thread* that
-// forked it exits, and Go may end an idle thread; forking from a locked
-// thread that never exits makes Pdeathsig mean "when the primary dies".
+// spawnThreads is how many processes a Spawner starts at once. A start
+// waits until the child has exec'd; a few threads overlap those waits when
+// many workers start together.
+const spawnThreads = 4
+
+// Spawner starts processes from spawnThreads OS threads that stay locked
+// for their whole life. Linux sends a child's PR_SET_PDEATHSIG when the
+// *thread* that forked it exits, and Go may end an idle thread; forking
+// from locked threads that never exit makes Pdeathsig mean "when the
+// primary dies".
 type Spawner struct {
 	reqs    chan func()
 	done    chan struct{}
@@ -49,8 +55,8 @@ type Spawner struct {
 	reserve []*os.File
 }
 
-// NewSpawner starts the spawning thread and takes the descriptor reserve;
-// Close ends it.
+// NewSpawner starts the spawning threads and takes the descriptor
+// reserve; Close ends them.
 func NewSpawner() (*Spawner, error) {
 	devNull, err := os.Open(os.DevNull)
 	if err != nil {
@@ -58,18 +64,21 @@ func NewSpawner() (*Spawner, error) {
 	}
 	s := &Spawner{reqs: make(chan func()), done: make(chan struct{}), devNull: devNull}
 	s.retakeReserve()
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with it
-		defer close(s.done)
-		for f := range s.reqs {
-			f()
-		}
-	}()
+	var threads sync.WaitGroup
+	for range spawnThreads {
+		threads.Go(func() {
+			runtime.LockOSThread() // never unlocked: the thread ends with it
+			for f := range s.reqs {
+				f()
+			}
+		})
+	}
+	go func() { threads.Wait(); close(s.done) }()
 	return s, nil
 }
 
-// Close ends the spawning thread. Processes it started get their Pdeathsig
-// then, so call it only once they are gone.
+// Close ends the spawning threads. Processes they started get their
+// Pdeathsig then, so call it only once they are gone.
 func (s *Spawner) Close() {
 	close(s.reqs)
 	<-s.done

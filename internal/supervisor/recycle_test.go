@@ -234,6 +234,53 @@ func TestAutoscale(t *testing.T) {
 		}
 		h.notReturned(done, "rollout")
 	})
+	queueCfg := func(c *Config) { cfg(c); c.Autoscale.UpQueue = 4 }
+	t.Run("up on a sustained listen queue, even at low CPU", func(t *testing.T) {
+		h := start(t, queueCfg)
+		h.readyAll()
+		h.p.QueueSustained(true)
+		h.settle()
+		report(h, 10)
+		h.advance(10*time.Second - ns)
+		report(h, 10)
+		if n := h.rec.count(is(EventAutoscale)); n != 0 {
+			t.Fatalf("scaled before UpAfter")
+		}
+		h.advance(ns)
+		report(h, 10)
+		e := h.rec.waitFor(t, "autoscale", is(EventAutoscale))
+		if e.Workers != 3 || !strings.Contains(e.Reason, "listen queue") {
+			t.Errorf("autoscale %v; want to 3 workers for the listen queue", e)
+		}
+	})
+	t.Run("no scale-down while connections wait", func(t *testing.T) {
+		h := start(t, queueCfg)
+		h.readyAll()
+		h.p.QueueSustained(true)
+		h.settle()
+		for range 7 {
+			report(h, 10)
+			h.advance(9 * time.Second)
+			h.p.QueueSustained(false) // a dip restarts the queue's window
+			h.p.QueueSustained(true)
+			h.settle()
+		}
+		if n := h.rec.count(is(EventAutoscale)); n != 0 {
+			t.Errorf("scaled %d times although connections kept waiting under UpAfter each time", n)
+		}
+	})
+	t.Run("queue ignored without UpQueue", func(t *testing.T) {
+		h := start(t, cfg)
+		h.readyAll()
+		h.p.QueueSustained(true)
+		h.settle()
+		report(h, 50)
+		h.advance(time.Minute)
+		report(h, 50)
+		if n := h.rec.count(is(EventAutoscale)); n != 0 {
+			t.Errorf("scaled on the queue with UpQueue 0")
+		}
+	})
 }
 
 func TestClusterView(t *testing.T) {

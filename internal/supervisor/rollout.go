@@ -88,7 +88,9 @@ func (p *Pool) rolloutStep() {
 			delete(r.inflight, s)
 		}
 	}
-	for r.err == nil && len(r.inflight)+len(r.stopping) < p.cfg.MaxSurge && len(r.queue) > 0 {
+	// The replacements of one step start together (see startWorkers).
+	var step []*slot
+	for r.err == nil && len(r.inflight)+len(r.stopping)+len(step) < p.cfg.MaxSurge && len(r.queue) > 0 {
 		s := r.queue[0]
 		r.queue = r.queue[1:]
 		if r.rebalance {
@@ -105,12 +107,17 @@ func (p *Pool) rolloutStep() {
 			p.recycleEnded(s, false)
 		}
 		s.replaceReason = "rollout"
-		w, err := p.startWorker(s, "rollout")
-		if err != nil {
-			r.err = fmt.Errorf("new worker of slot %d could not start: %w", s.id, err)
-			break
+		step = append(step, s)
+	}
+	ws, errs := p.startWorkers(step, "rollout")
+	for i, s := range step {
+		if errs[i] != nil {
+			if r.err == nil {
+				r.err = fmt.Errorf("new worker of slot %d could not start: %w", s.id, errs[i])
+			}
+			continue
 		}
-		r.inflight[s] = w
+		r.inflight[s] = ws[i]
 	}
 	if len(r.inflight) == 0 && len(r.stopping) == 0 && (len(r.queue) == 0 || r.err != nil) {
 		p.finishRollout(r.err)

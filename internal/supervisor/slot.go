@@ -67,10 +67,21 @@ type worker struct {
 // replacement (s.next) otherwise. A start that fails counts as a crash of
 // the slot unless an older worker still serves it.
 func (p *Pool) startWorker(s *slot, reason string) (*worker, error) {
+	p.beginStart(s)
+	proc, err := p.launch.Launch(s.id, s.gen, p.liveSlots())
+	return p.launched(s, reason, proc, err)
+}
+
+// beginStart readies s for the start of its next generation.
+func (p *Pool) beginStart(s *slot) {
 	stopTimer(&s.respawn)
 	s.crashed = false
 	s.gen++
-	proc, err := p.launch.Launch(s.id, s.gen, p.liveSlots())
+}
+
+// launched records the outcome of the start of s's current generation:
+// the new worker, or the failure, handled as startWorker says.
+func (p *Pool) launched(s *slot, reason string, proc Process, err error) (*worker, error) {
 	if err != nil && resourceShortage(err) {
 		p.startShortOfResources(s, err)
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/herd-cluster/herd/internal/procstat"
 	"github.com/herd-cluster/herd/internal/supervisor"
 )
 
@@ -107,5 +108,11 @@ func (c *Cluster) Stats(ctx context.Context) (supervisor.Stats, error) {
 	return st, nil
 }
 
-// Usage implements control.Cluster: pid KiB and 1.5%.
-func (c *Cluster) Usage(pid int) (uint64, float64) { return uint64(pid) * 1024, 1.5 }
+// Usage implements control.Cluster: pid KiB and 1.5% for every pid.
+func (c *Cluster) Usage(pids []int, _ time.Duration) map[int]procstat.Usage {
+	u := make(map[int]procstat.Usage, len(pids))
+	for _, pid := range pids {
+		u[pid] = procstat.Usage{RSS: uint64(pid) * 1024, CPUPercent: 1.5}
+	}
+	return u
+}
